@@ -1,0 +1,20 @@
+-- One row per figure as published: renamed and typed, nothing else.
+select
+    publication_id,
+    indicator as indicator_code,
+    level,
+    cast(year as integer) as year,
+    unit_name as unit_name_as_published,
+    unit_code as province_code,
+    component_code,
+    component_name as component_name_as_published,
+    cast(value as double) as value,
+    value_status,
+    cast(rank as integer) as published_rank,
+    tier,
+    source_file,
+    source_sha256,
+    sheet,
+    cell,
+    landed_sha256
+from {{ source('undp', 'papi_scores') }}

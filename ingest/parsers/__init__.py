@@ -1,0 +1,36 @@
+"""One module per source format. Each exposes parse(path, pub, context) -> ParseResult.
+
+A parser only reshapes one raw file into the tidy long table (ingest.tidy.TidyRow) and
+checks it against guards: expected sheets and columns, unit counts, value ranges. Anything
+unexpected raises LayoutError naming the file, sheet and row; nothing partial is returned.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..catalogue import Publication
+from ..tidy import TidyRow
+
+
+@dataclass
+class ParseContext:
+    path: Path  # the landed raw file
+    label: str  # how errors name the file (publication id and original file name)
+    source_sha256: str  # hash of the publisher's original file
+    source_file: str  # the original file's name
+
+
+@dataclass
+class ParseResult:
+    rows: list[TidyRow]
+    warnings: list[str] = field(default_factory=list)
+
+
+def get_parser(name: str):
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def parse(name: str, pub: Publication, ctx: ParseContext) -> ParseResult:
+    return get_parser(name).parse(pub, ctx)

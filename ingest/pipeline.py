@@ -1,0 +1,218 @@
+"""The pipeline's steps, each a plain function the Airflow DAG (or the CLI) calls in order:
+
+    fetch -> parse -> build (dbt, into a private file) -> publish (atomic replace) -> summary
+
+A step that fails raises PipelineError with a message naming the file, sheet/row and cause;
+the serving warehouse is only replaced after every dbt model and test passed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import catalogue
+from .config import DBT_PROJECT_DIR, Settings
+from .errors import PipelineError
+from .fetch import Landed, fetch, make_session
+from .landing import RawStore
+from .parsers import ParseContext, parse
+from .tidy import write_parquet
+
+log = logging.getLogger("ingest")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------- fetch
+def fetch_all(settings: Settings, ids: list[str] | None = None) -> list[Landed]:
+    store = RawStore(settings.raw_dir)
+    pubs = catalogue.select(ids)
+    session = make_session(settings)
+    landed = []
+    try:
+        for i, pub in enumerate(pubs, start=1):
+            result = fetch(pub, settings, store, session)
+            _say(f"[fetch {i:>2}/{len(pubs)}] {pub.id:<22} {result.outcome:<12} {result.size:>9} bytes "
+                 f"sha256 {result.sha256[:12]}")
+            landed.append(result)
+    finally:
+        session.close()
+    return landed
+
+
+# ---------------------------------------------------------------- parse
+@dataclass
+class Parsed:
+    publication_id: str
+    rows: int
+    path: Path
+    warnings: list[str]
+
+
+def _landed_file(pub, settings: Settings, store: RawStore) -> tuple[Path, dict]:
+    url = pub.source_url(settings)
+    rec = store.latest(url)
+    if rec is None:
+        raise PipelineError(f"{pub.id}: nothing landed yet from {url}; run the fetch step first")
+    path = store.raw_dir / rec["raw_path"]
+    store.verify(path, rec["sha256"])  # raw files are re-checked against their hash when read
+    return path, rec
+
+
+def parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]:
+    """Parse the latest landed file of every publication into parsed/<indicator>/<id>.parquet.
+
+    All publications are parsed into a fresh folder first; the parsed layer is swapped in only
+    when every one of them passed its guards, so a bad file loads nothing.
+    """
+    store = RawStore(settings.raw_dir)
+    pubs = catalogue.select(ids)
+    staging = settings.data_dir / "parsed.incoming"
+    shutil.rmtree(staging, ignore_errors=True)
+    if settings.parsed_dir.exists():
+        shutil.copytree(settings.parsed_dir, staging)
+    results = []
+    for i, pub in enumerate(pubs, start=1):
+        path, rec = _landed_file(pub, settings, store)
+        parser = pub.parser_for(settings)
+        original_name = Path(pub.original_relpath).name
+        ctx = ParseContext(path=path, label=f"{pub.id} ({Path(rec['url']).name})",
+                           source_sha256=rec["sha256"], source_file=original_name)
+        started = time.perf_counter()
+        result = parse(parser, pub, ctx)
+        out = staging / pub.indicator / f"{pub.id}.parquet"
+        write_parquet(result.rows, out, landed_sha256=rec["sha256"])
+        for w in result.warnings:
+            _say(f"  warning: {w}")
+        _say(f"[parse {i:>2}/{len(pubs)}] {pub.id:<22} {len(result.rows):>6} rows  "
+             f"({parser}, {time.perf_counter() - started:.2f}s)")
+        results.append(Parsed(pub.id, len(result.rows), settings.parsed_dir / pub.indicator / out.name,
+                              result.warnings))
+    old = settings.data_dir / "parsed.previous"
+    shutil.rmtree(old, ignore_errors=True)
+    if settings.parsed_dir.exists():
+        os.replace(settings.parsed_dir, old)
+    os.replace(staging, settings.parsed_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return results
+
+
+# ---------------------------------------------------------------- build
+def dbt_env(settings: Settings, target_db: Path) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "GOVWH_DBT_PATH": str(target_db),
+        "GOVWH_PARSED_DIR": str(settings.parsed_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    })
+    return env
+
+
+def dbt_command(*args: str) -> list[str]:
+    exe = Path(sys.executable).parent / "dbt"
+    return [str(exe), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+
+
+def build(settings: Settings) -> Path:
+    """dbt build (seeds, models, tests) into a private file; returns its path."""
+    settings.build_dir.mkdir(parents=True, exist_ok=True)
+    target = settings.build_dir / "governance.duckdb"
+    for stale in (target, Path(str(target) + ".wal")):
+        stale.unlink(missing_ok=True)
+    log_path = settings.build_dir / "dbt_build.log"
+    started = time.perf_counter()
+    _say(f"[build] dbt build -> {target}")
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        proc = subprocess.run(
+            dbt_command("build", "--target-path", str(settings.build_dir / "target"),
+                        "--log-path", str(settings.build_dir / "logs")),
+            env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
+        )
+    results = _dbt_results(settings.build_dir / "target" / "run_results.json")
+    failed = [r for r in results if r["status"] in ("error", "fail", "runtime error")]
+    if proc.returncode != 0 or failed:
+        lines = "; ".join(f"{r['unique_id']}: {r['status']} ({(r.get('message') or '').strip()[:200]})"
+                          for r in failed[:10]) or f"see {log_path}"
+        raise PipelineError(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
+                            f"The serving warehouse was not touched. Log: {log_path}")
+    passed = sum(1 for r in results if r["status"] in ("success", "pass"))
+    _say(f"[build] {passed} models, seeds and tests passed in {time.perf_counter() - started:.1f}s")
+    return target
+
+
+def _dbt_results(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("results", [])
+
+
+# ---------------------------------------------------------------- publish
+def publish(settings: Settings, built: Path | None = None) -> Path:
+    """Atomically replace the serving file with the tested build; keep the previous one."""
+    built = built or settings.build_dir / "governance.duckdb"
+    if not built.exists():
+        raise PipelineError(f"nothing to publish: {built} does not exist (did the build step run?)")
+    serving = settings.warehouse
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    previous = serving.with_name(serving.name + ".previous")
+    if serving.exists():
+        tmp_prev = previous.with_name(previous.name + ".tmp")
+        tmp_prev.unlink(missing_ok=True)
+        os.link(serving, tmp_prev)
+        os.replace(tmp_prev, previous)
+    staged = serving.with_name(serving.name + ".incoming")
+    shutil.copyfile(built, staged)
+    os.replace(staged, serving)
+    _say(f"[publish] {serving}")
+    return serving
+
+
+# ---------------------------------------------------------------- summary
+def summary(settings: Settings) -> str:
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        coverage = con.execute(
+            "select indicator_code, count(distinct year), min(year), max(year), count(*) "
+            "from marts.fct_indicator_scores group by 1 order by 1").fetchall()
+        latest = con.execute("select max(year) from marts.mart_pci_provincial_ranking").fetchone()[0]
+        top = con.execute(
+            "select rank, province_name, score, rank_change from marts.mart_pci_provincial_ranking "
+            "where year = ? and rank <= 5 order by rank, province_name", [latest]).fetchall()
+    finally:
+        con.close()
+    lines = [f"Warehouse: {settings.warehouse}"]
+    for ind, n_years, y0, y1, n in coverage:
+        lines.append(f"  {ind:<6} {n_years:>2} years ({y0}-{y1}), {n:,} scores")
+    lines.append(f"PCI {latest}, top 5 provinces:")
+    for rank, name, score, change in top:
+        if change is None:
+            arrow = ""
+        elif change == 0:
+            arrow = f"  (same rank as {latest - 1})"
+        else:
+            arrow = f"  ({'up' if change > 0 else 'down'} {abs(change)} from {latest - 1})"
+        lines.append(f"  {rank:>2}. {name:<18} {score:6.2f}{arrow}")
+    return "\n".join(lines)
+
+
+def run_all(settings: Settings) -> str:
+    fetch_all(settings)
+    parse_all(settings)
+    built = build(settings)
+    publish(settings, built)
+    text = summary(settings)
+    _say(text)
+    return text

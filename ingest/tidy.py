@@ -1,0 +1,120 @@
+"""The tidy long table every parser produces, one row per (unit, component, year) figure.
+
+Values keep the publisher's full precision. Lineage columns say which file, sheet and cell
+each figure came from. The same table is the embedded bundle's format (gzipped CSV) and the
+parsed layer's format (Parquet, written by DuckDB), so both paths share one schema.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import tempfile
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class TidyRow:
+    publication_id: str
+    indicator: str
+    level: str
+    year: int
+    unit_name: str  # as published
+    unit_code: str  # resolved GSO code
+    component_code: str  # stable across years
+    component_name: str  # as published that year
+    value: float | None
+    value_status: str  # published | not_scored
+    rank: int | None
+    tier: str | None
+    source_file: str
+    source_sha256: str  # the publisher's original file
+    sheet: str
+    cell: str
+
+
+COLUMNS = [f.name for f in fields(TidyRow)]
+DUCKDB_TYPES = {
+    "year": "INTEGER",
+    "value": "DOUBLE",
+    "rank": "INTEGER",
+}
+
+
+def sort_key(row: TidyRow):
+    return (row.year, row.component_code, row.unit_code)
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # shortest string that round-trips to the same double
+    return str(value)
+
+
+def to_csv_bytes(rows: list[TidyRow]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in sorted(rows, key=sort_key):
+        writer.writerow([_format(v) for v in astuple(row)])
+    return buf.getvalue().encode("utf-8")
+
+
+def write_bundle(rows: list[TidyRow], path: Path) -> None:
+    """Gzipped CSV with a fixed mtime, so the same rows always give the same bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+            gz.write(to_csv_bytes(rows))
+
+
+def read_bundle(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != COLUMNS:
+            raise ValueError(f"columns {reader.fieldnames} differ from the tidy schema {COLUMNS}")
+        return list(reader)
+
+
+def row_from_strings(d: dict) -> TidyRow:
+    def opt(v):
+        return v if v != "" else None
+
+    return TidyRow(
+        publication_id=d["publication_id"], indicator=d["indicator"], level=d["level"],
+        year=int(d["year"]), unit_name=d["unit_name"], unit_code=d["unit_code"],
+        component_code=d["component_code"], component_name=d["component_name"],
+        value=float(d["value"]) if d["value"] != "" else None, value_status=d["value_status"],
+        rank=int(d["rank"]) if d["rank"] != "" else None, tier=opt(d["tier"]),
+        source_file=d["source_file"], source_sha256=d["source_sha256"], sheet=d["sheet"], cell=d["cell"],
+    )
+
+
+def write_parquet(rows: list[TidyRow], path: Path, landed_sha256: str) -> None:
+    """Write rows plus the landed file's hash as Parquet, atomically (temp file, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_csv = tempfile.mkstemp(suffix=".csv", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(to_csv_bytes(rows))
+    cols = ", ".join(f"'{c}': '{DUCKDB_TYPES.get(c, 'VARCHAR')}'" for c in COLUMNS)
+    tmp_parquet = str(path) + ".tmp"
+    try:
+        con = duckdb.connect()
+        con.execute(
+            f"COPY (SELECT *, ? AS landed_sha256 FROM read_csv(?, header=true, "
+            f"columns={{{cols}}}, nullstr='', quote='\"', escape='\"')) "
+            f"TO '{tmp_parquet}' (FORMAT parquet)",
+            [landed_sha256, tmp_csv],
+        )
+        con.close()
+        os.replace(tmp_parquet, path)
+    finally:
+        os.unlink(tmp_csv)
+        if os.path.exists(tmp_parquet):
+            os.unlink(tmp_parquet)
