@@ -1,0 +1,12 @@
+# Image for docker-compose.yml: Airflow 3 plus this project, from the same lock file as `make`.
+FROM python:3.11-slim
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 AIRFLOW_HOME=/opt/airflow
+WORKDIR /opt/govwh
+COPY requirements.lock pyproject.toml README.md ./
+COPY ingest ./ingest
+RUN pip install --no-cache-dir uv==0.13.9 \
+ && uv pip install --system --no-cache -r requirements.lock psycopg2-binary==2.9.10 \
+ && uv pip install --system --no-cache --no-deps -e .
+COPY dags ./dags
+COPY dbt_project ./dbt_project
+COPY data ./data

@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each creates the
+# environment (.venv, from requirements.lock) when it is missing or out of date.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+UV_VERSION := 0.13.9
+
+.PHONY: run test bench bundle lock env clean
+
+run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints where the warehouse is
+	$(BIN)/python -m ingest run
+
+test: $(STAMP)  ## every test (real HTTP server, real DuckDB, real Airflow run)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## wall time and peak memory of the pipeline's steps (not a test)
+	$(BIN)/python bench/bench.py
+
+bundle: $(STAMP)  ## regenerate data/bundle from the publishers' original files
+	$(BIN)/python -m ingest bundle
+
+lock:  ## re-resolve requirements.in into requirements.lock
+	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11
+
+env: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the locked environment into $(VENV) (first time: about a minute)..."
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+clean:  ## remove the built warehouse (raw files included) and caches; keeps .venv
+	rm -rf warehouse dbt_project/target dbt_project/logs .pytest_cache

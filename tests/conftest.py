@@ -1,0 +1,153 @@
+"""Shared fixtures: the publishers' originals, a real HTTP server on 127.0.0.1, and a
+warehouse built once per test session from the embedded bundle."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest import pipeline
+from ingest.config import Settings, originals_dir
+
+
+@pytest.fixture(scope="session")
+def originals() -> Path:
+    path = originals_dir()
+    if not (path / "vcci-pci" / "PCI_2016.xlsx").is_file():
+        pytest.skip(f"publisher originals not found at {path} (set GOVWH_ORIGINALS to run these tests)")
+    return path
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    values = dict(data_dir=data_dir, warehouse=data_dir / "governance.duckdb", source_mode="bundle",
+                  retries=3, backoff=0.01, connect_timeout=5, read_timeout=5)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory) -> Settings:
+    """The whole pipeline, run once in-process on the embedded bundle."""
+    settings = make_settings(tmp_path_factory.mktemp("built"))
+    pipeline.run_all(settings)
+    return settings
+
+
+@pytest.fixture
+def warehouse_copy(built_warehouse, tmp_path) -> Settings:
+    """A private copy of the built data folder, for tests that try to break it."""
+    target = tmp_path / "data"
+    shutil.copytree(built_warehouse.data_dir, target, symlinks=True,
+                    ignore=shutil.ignore_patterns("airflow"))
+    return make_settings(target)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def table_fingerprints(db: Path) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent digest of every table in a DuckDB file."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = con.execute("select table_schema, table_name from information_schema.tables "
+                             "where table_type = 'BASE TABLE' order by 1, 2").fetchall()
+        out = {}
+        for schema, name in tables:
+            q = f'select count(*), md5(coalesce(string_agg(t::varchar, \'|\' order by t::varchar), \'\')) from "{schema}"."{name}" t'
+            out[f"{schema}.{name}"] = tuple(con.execute(q).fetchone())
+        return out
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------ a real HTTP server
+@dataclass
+class Route:
+    body: bytes = b""
+    statuses: list[int] = field(default_factory=list)  # served first, one per request (e.g. [500])
+    redirect_to: str | None = None
+    declared_length: int | None = None  # lie about Content-Length (truncated transfer)
+    etag: str | None = None
+    hits: int = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    routes: dict[str, Route] = {}
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        route.hits += 1
+        if route.statuses:
+            status = route.statuses.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            if status in (429, 503):
+                self.send_header("Retry-After", "0")
+            self.end_headers()
+            return
+        if route.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", route.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if route.etag and self.headers.get("If-None-Match") == route.etag:
+            self.send_response(304)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(route.declared_length or len(route.body)))
+        if route.etag:
+            self.send_header("ETag", route.etag)
+        self.end_headers()
+        self.wfile.write(route.body)
+        if route.declared_length:
+            self.close_connection = True
+
+
+class LocalServer:
+    def __init__(self):
+        handler = type("Handler", (_Handler,), {"routes": {}})
+        self.routes: dict[str, Route] = handler.routes
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, path: str, route: Route) -> Route:
+        self.routes[path] = route
+        return route
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server():
+    server = LocalServer()
+    yield server
+    server.close()
+
+
+def serve_originals(server: LocalServer, originals: Path, overrides: dict[str, bytes] | None = None) -> None:
+    """Serve every catalogued original under its origin path, as the re-host does."""
+    from ingest import catalogue
+
+    overrides = overrides or {}
+    for pub in catalogue.CATALOGUE:
+        body = overrides.get(pub.id, (originals / pub.original_relpath).read_bytes())
+        server.add("/" + pub.origin_path, Route(body=body, etag=f'"{hashlib.md5(body).hexdigest()}"'))

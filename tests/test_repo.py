@@ -1,0 +1,37 @@
+"""Repository-level checks: the compose file, the seeds the parsers rely on, the catalogue."""
+from __future__ import annotations
+
+import csv
+
+import yaml
+
+from ingest import catalogue
+from ingest.config import REPO_ROOT, SEEDS_DIR
+from ingest.parsers import undp_papi, vcci_pci
+
+
+def test_compose_runs_airflow_components_on_postgres():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name, command in [("airflow-api-server", "api-server"), ("airflow-scheduler", "scheduler"),
+                          ("airflow-dag-processor", "dag-processor"), ("airflow-triggerer", "triggerer")]:
+        assert command in services[name]["command"]
+        assert services[name]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+    assert services["postgres"]["image"].startswith("postgres")
+
+
+def test_every_component_code_a_parser_emits_is_in_the_seed():
+    with open(SEEDS_DIR / "components.csv", encoding="utf-8") as f:
+        seeded = {(r["indicator"], r["component_code"]) for r in csv.DictReader(f)}
+    pci = {("pci", c) for c in vcci_pci.VALUE_ROLES}
+    papi = {("papi", c) for c in undp_papi.COMPONENTS.values()} | {("papi", "overall")}
+    assert pci <= seeded and papi <= seeded
+    assert seeded - pci - papi == set()
+
+
+def test_catalogue_entries_are_complete():
+    assert len(catalogue.CATALOGUE) == 13
+    for pub in catalogue.CATALOGUE:
+        assert pub.origin_url.startswith("https://raw.githubusercontent.com/mdtrinh/vietnamdata/be581b8d")
+        assert pub.bundle_file.is_file(), pub.id
+        assert pub.publisher and pub.licence and pub.title and pub.expected_units in (42, 63, 64)
