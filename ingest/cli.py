@@ -22,7 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     bundle = sub.add_parser("bundle", help="regenerate data/bundle from the publishers' original files")
     bundle.add_argument("--originals", type=Path, default=None,
                         help="folder of original files (default: $GOVWH_ORIGINALS or ../shared/sources/originals)")
+    res = sub.add_parser("resolve", help="names in, unit keys and canonical names out (exit 1 on unknowns)")
+    res.add_argument("names", nargs="*", help="names to resolve (default: one per line on stdin)")
+    res.add_argument("--level", choices=["province", "ministry"], default="province")
+    res.add_argument("--year", type=int, help="resolve among the units that existed in this year")
+    res.add_argument("--date", help="resolve among the units that existed on this date (YYYY-MM-DD)")
+    res.add_argument("--csv", type=Path, help="read names from this CSV file ...")
+    res.add_argument("--column", help="... in this column")
     args = parser.parse_args(argv)
+    if args.command == "resolve":
+        from .resolve import main as resolve_main
+
+        return resolve_main(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     try:

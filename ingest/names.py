@@ -1,9 +1,10 @@
-"""Unit name resolution: from a name as some publisher spelt it to a GSO province code.
+"""Unit name resolution: from a name as some publisher spelt it to a unit key.
 
 Match on a folded key (Unicode NFD, diacritics and Đ/đ folded, case, punctuation, hyphens
-and prefixes such as "TP.", "Thành phố", "Tỉnh" removed) plus an alias table, scoped by the
-year a unit existed. An unknown name is an error with the nearest candidates, never a guess.
-The province list and the aliases are dbt seeds, so Python and SQL read the same files.
+and, for provinces, prefixes such as "TP.", "Thành phố", "Tỉnh" removed) plus an alias
+table, scoped by the date or year a unit existed (Hà Tây only before 2008-08-01; the 34
+provinces from 2025-07-01). An unknown name is an error with the nearest candidates (rapidfuzz),
+never a guess. The unit lists and aliases are dbt seeds, so Python and SQL read the same files.
 """
 from __future__ import annotations
 
@@ -19,42 +20,47 @@ from rapidfuzz import fuzz, process
 
 from .config import SEEDS_DIR
 
-_PREFIXES = ("thanhpho", "tinh", "tp")
+PROVINCE_PREFIXES = ("thanhpho", "tinh", "tp")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def fold(text: str) -> str:
-    """Fold a label to a comparison key: no diacritics, no case, no punctuation or spaces."""
+    """Fold a label to a comparison key: no diacritics, no case, no punctuation or spaces.
+
+    NFD first, so composed and decomposed input, and the two tone-mark placements
+    ("Hòa" / "Hoà"), all fold to the same key; Đ/đ is a letter of its own and is mapped by hand.
+    """
     text = unicodedata.normalize("NFD", str(text))
     text = "".join(c for c in text if unicodedata.category(c) != "Mn")
     text = text.replace("đ", "d").replace("Đ", "D").lower()
     return _NON_ALNUM.sub("", text)
 
 
-def unit_key(name: str) -> str:
-    """fold() plus the administrative prefixes that publishers add or drop."""
-    key = fold(name)
-    for prefix in _PREFIXES:
+def strip_prefix(key: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in prefixes:
         if key.startswith(prefix) and len(key) > len(prefix) + 2:
             return key[len(prefix):]
     return key
 
 
+def unit_key(name: str) -> str:
+    """A province name's folded key, without the administrative prefix publishers add or drop."""
+    return strip_prefix(fold(name), PROVINCE_PREFIXES)
+
+
 @dataclass(frozen=True)
 class Unit:
-    code: str
+    key: str
     name: str
     valid_from: date | None
     valid_to: date | None
 
-    def valid_in(self, year: int | None) -> bool:
-        if year is None:
-            return True
-        if self.valid_from and self.valid_from.year > year:
-            return False
-        if self.valid_to and self.valid_to.year < year:
-            return False
-        return True
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
+
+    def valid_in(self, year: int) -> bool:
+        return self.valid_on(date(year, 12, 31)) or self.valid_on(date(year, 1, 1)) or (
+            self.valid_from is not None and self.valid_from.year == year)
 
 
 def _date(value: str) -> date | None:
@@ -62,47 +68,79 @@ def _date(value: str) -> date | None:
 
 
 class UnitRegistry:
-    def __init__(self, units: list[Unit], aliases: dict[str, str]):
-        self.units = {u.code: u for u in units}
+    """Names -> unit keys, for one kind of unit (provinces or ministries)."""
+
+    def __init__(self, kind: str, units: list[Unit], aliases: list[tuple[str, str]],
+                 prefixes: tuple[str, ...] = ()):
+        self.kind = kind
+        self.prefixes = prefixes
+        self.units = {u.key: u for u in units}
         self._by_key: dict[str, set[str]] = {}
-        for u in units:
-            self._add(unit_key(u.name), u.code)
-        for alias, code in aliases.items():
-            if code not in self.units:
-                raise ValueError(f"alias {alias!r} points at unknown code {code!r}")
-            self._add(unit_key(alias), code)
-        self._choices = {f"{u.name} ({u.code})": unit_key(u.name) for u in units}
+        for alias, key in aliases:  # one name may mean several units, told apart by date
+            if key not in self.units:
+                raise ValueError(f"{kind} alias {alias!r} points at unknown key {key!r}")
+            self._by_key.setdefault(self.key_of(alias), set()).add(key)
+        self._choices = {f"{u.name} ({u.key})": self.key_of(u.name) for u in units}
 
-    def _add(self, key: str, code: str) -> None:
-        self._by_key.setdefault(key, set()).add(code)
+    def key_of(self, name: str) -> str:
+        return strip_prefix(fold(name), self.prefixes)
 
-    def lookup(self, name: str, year: int | None = None) -> str | None:
-        codes = self._by_key.get(unit_key(name), set())
-        valid = sorted(c for c in codes if self.units[c].valid_in(year))
+    def lookup(self, name: str, when: int | date | None = None) -> str | None:
+        """The unit a name means at a date, or in a year (a unit that existed at some point
+        of that year; where two did, the one that existed at its end). None if unknown."""
+        keys = sorted(self._by_key.get(self.key_of(name), set()))
+        if when is None:
+            valid = keys
+        elif isinstance(when, date):
+            valid = [k for k in keys if self.units[k].valid_on(when)]
+        else:
+            valid = [k for k in keys if self.units[k].valid_in(when)]
+            if len(valid) > 1:
+                valid = [k for k in valid if self.units[k].valid_on(date(when, 12, 31))]
         if len(valid) == 1:
             return valid[0]
-        if len(valid) > 1:  # an alias table that makes a name ambiguous is a bug in the seeds
-            raise ValueError(f"name {name!r} is ambiguous in {year}: {valid}")
+        if len(valid) > 1:  # seeds that make one name mean two units at once are a bug
+            raise ValueError(f"{self.kind} name {name!r} is ambiguous at {when}: {valid}")
         return None
 
     def candidates(self, name: str, limit: int = 3) -> list[str]:
-        hits = process.extract(unit_key(name), self._choices, scorer=fuzz.WRatio, limit=limit)
+        hits = process.extract(self.key_of(name), self._choices, scorer=fuzz.WRatio, limit=limit)
         return [label for _key, _score, label in hits]
 
-    def name_of(self, code: str) -> str:
-        return self.units[code].name
+    def name_of(self, key: str) -> str:
+        return self.units[key].name
+
+    def spellings(self) -> dict[str, set[str]]:
+        return self._by_key
 
 
-@lru_cache(maxsize=1)
+def _read(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@lru_cache(maxsize=4)
 def provinces(seeds_dir: Path = SEEDS_DIR) -> UnitRegistry:
-    with open(seeds_dir / "provinces.csv", encoding="utf-8") as f:
-        units = [Unit(r["province_code"], r["name_vi"], _date(r["valid_from"]), _date(r["valid_to"]))
-                 for r in csv.DictReader(f)]
-    with open(seeds_dir / "province_aliases.csv", encoding="utf-8") as f:
-        aliases = {r["alias"]: r["province_code"] for r in csv.DictReader(f)}
-    # Official names and ASCII names are aliases too.
-    with open(seeds_dir / "provinces.csv", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            aliases.setdefault(r["official_name"], r["province_code"])
-            aliases.setdefault(r["name_ascii"], r["province_code"])
-    return UnitRegistry(units, aliases)
+    rows = _read(seeds_dir / "provinces.csv")
+    units = [Unit(r["province_key"], r["name_vi"], _date(r["valid_from"]), _date(r["valid_to"])) for r in rows]
+    # every official, short, ASCII and English name is an alias of its own unit
+    aliases = [(r[col], r["province_key"]) for r in rows for col in ("name_vi", "official_name", "name_ascii", "name_en")]
+    aliases += [(r["alias"], r["province_key"]) for r in _read(seeds_dir / "province_aliases.csv")]
+    return UnitRegistry("province", units, aliases, PROVINCE_PREFIXES)
+
+
+@lru_cache(maxsize=4)
+def ministries(seeds_dir: Path = SEEDS_DIR) -> UnitRegistry:
+    rows = _read(seeds_dir / "ministries.csv")
+    units = [Unit(r["ministry_key"], r["name_vi"], _date(r["valid_from"]), _date(r["valid_to"])) for r in rows]
+    aliases = [(r[col], r["ministry_key"]) for r in rows for col in ("name_vi", "name_en", "ministry_key")]
+    aliases += [(r["alias"], r["ministry_key"]) for r in _read(seeds_dir / "ministry_aliases.csv")]
+    return UnitRegistry("ministry", units, aliases)
+
+
+def registry(level: str) -> UnitRegistry:
+    if level == "province":
+        return provinces()
+    if level == "ministry":
+        return ministries()
+    raise ValueError(f"no unit registry for level {level!r}")

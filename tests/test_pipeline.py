@@ -153,3 +153,16 @@ def test_failing_dbt_test_leaves_the_published_warehouse_as_it_was(warehouse_cop
     with pytest.raises(PipelineError, match=r"dbt build failed .*value_between"):
         pipeline.build(warehouse_copy)
     assert file_sha256(warehouse_copy.warehouse) == served
+
+
+def test_units_through_time_in_the_warehouse(built_warehouse):
+    (counts,) = _query(built_warehouse, "select count(*), count(*) filter (where is_current), "
+                                        "count(distinct current_province_key) from marts.dim_province")
+    assert counts == (87, 34, 34)
+    ha_tay = _query(built_warehouse, "select current_province_key, valid_to from marts.dim_province "
+                                     "where province_key = '28'")
+    assert [(k, str(d)) for k, d in ha_tay] == [("01", "2008-07-31")]
+    hcmc = _query(built_warehouse, "select province_keys, provinces_with_figure, is_complete, is_official_ranking "
+                                   "from marts.mart_scores_current_provinces where current_province_key = '79-2025' "
+                                   "and indicator_code = 'pci' and component_code = 'overall' and year = 2016")
+    assert hcmc == [("74,77,79", 3, True, False)]

@@ -1,9 +1,10 @@
 -- Grain: one row per province x indicator x component x year, with its lineage.
 select
-    indicator_code || ':' || level || ':' || province_code || ':' || component_code || ':' || year as score_id,
+    indicator_code || ':' || level || ':' || province_key || ':' || component_code || ':' || year as score_id,
     indicator_code,
     level,
     year,
+    province_key,
     province_code,
     province_name,
     component_code,

@@ -1,7 +1,7 @@
 -- Grain: one row per province and PCI year: the headline score, VCCI's published rank and
 -- tier, how many provinces were ranked that year, and the change against the previous year.
 with overall as (
-    select year, province_code, province_name, unit_name_as_published, value, published_rank, tier,
+    select year, province_key, province_code, province_name, unit_name_as_published, value, published_rank, tier,
            source_file, cell
     from {{ ref('fct_indicator_scores') }}
     where indicator_code = 'pci' and component_code = 'overall'
@@ -12,12 +12,13 @@ counted as (
 ),
 with_previous as (
     select *,
-        lag(year) over (partition by province_code order by year) as previous_year,
-        lag(published_rank) over (partition by province_code order by year) as previous_rank
+        lag(year) over (partition by province_key order by year) as previous_year,
+        lag(published_rank) over (partition by province_key order by year) as previous_rank
     from counted
 )
 select
     year,
+    province_key,
     province_code,
     province_name,
     unit_name_as_published,

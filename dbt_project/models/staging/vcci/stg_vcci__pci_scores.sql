@@ -5,7 +5,7 @@ select
     level,
     cast(year as integer) as year,
     unit_name as unit_name_as_published,
-    unit_code as province_code,
+    unit_code as province_key,
     component_code,
     component_name as component_name_as_published,
     cast(value as double) as value,
