@@ -7,8 +7,9 @@ of units per year), so that a changed source is caught by a guard, not by an ana
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from .config import BUNDLE_DIR, Settings
+from .config import BUNDLE_DIR, CURATED_DIR, Settings
 
 # The VCCI and UNDP workbooks are re-hosted unchanged in the MIT-licensed R package
 # mdtrinh/vietnamdata, pinned here to one commit so the bytes never move under us.
@@ -42,7 +43,10 @@ class Publication:
     original_relpath: str  # path inside ../shared/sources/originals
     format: str  # xls | xlsx
     parser: str  # module name in ingest.parsers
-    expected_units: int  # units per year
+    expected_units: int  # units per year (0: not fixed, as for a curated page)
+    local_file: Path | None = None  # a file kept in this repo (curated intake): fetched from here
+    source_type: str = "publisher_file"  # how far the figures are from the publisher (see seeds/source_types.csv)
+    citation_url: str = ""  # the page to cite; for a publisher file, its origin URL
 
     @property
     def origin_url(self) -> str:
@@ -56,8 +60,18 @@ class Publication:
     def year(self) -> int:
         return self.years[0]
 
+    @property
+    def cite(self) -> str:
+        return self.citation_url or self.origin_url
+
+    @property
+    def parsed_folder(self) -> str:
+        return "curated" if self.parser == "curated" else self.indicator
+
     def source_url(self, settings: Settings) -> str:
         """The URL the fetcher pulls for this run's source mode."""
+        if self.local_file is not None:
+            return self.local_file.resolve().as_uri()
         if settings.source_mode == "bundle":
             return self.bundle_file.resolve().as_uri()
         if settings.source_mode == "mirror":
@@ -65,7 +79,9 @@ class Publication:
         return self.origin_url
 
     def parser_for(self, settings: Settings) -> str:
-        return "tidy_bundle" if settings.source_mode == "bundle" else self.parser
+        if self.local_file is None and settings.source_mode == "bundle":
+            return "tidy_bundle"
+        return self.parser
 
 
 def _pci(year: int) -> Publication:
@@ -104,12 +120,48 @@ CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2017)) +
 )
 
 
-def get(publication_id: str) -> Publication:
-    for pub in CATALOGUE:
+CURATED_LICENCE = "Figures quoted from a public page, with its citation; cite the page and its publisher."
+
+
+def curated(folder: Path = CURATED_DIR) -> list[Publication]:
+    """One publication per curated intake file (data/curated/*.csv), described by its header."""
+    from .parsers.curated import read_header  # the curated format's reader owns the header rules
+
+    pubs = []
+    for path in sorted(Path(folder).glob("*.csv")):
+        text = path.read_text(encoding="utf-8")
+        header, _ = read_header(text, path.name)
+        pubs.append(Publication(
+            id=header["publication"], indicator="curated", level="mixed", years=(), publisher=header["publisher"],
+            title=header["title"], licence=CURATED_LICENCE, origin_path="", original_relpath="",
+            format="curated-csv", parser="curated", expected_units=0, local_file=path,
+            source_type=header["source_type"], citation_url=header["source_url"],
+        ))
+    ids = [p.id for p in pubs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"curated files share publication ids {duplicates}")
+    return pubs
+
+
+def publications(settings: Settings | None = None) -> list[Publication]:
+    folder = settings.curated_dir if settings is not None else CURATED_DIR
+    return list(CATALOGUE) + curated(folder)
+
+
+def get(publication_id: str, settings: Settings | None = None) -> Publication:
+    for pub in publications(settings):
         if pub.id == publication_id:
             return pub
     raise KeyError(f"no publication {publication_id!r} in the catalogue")
 
 
-def select(ids: list[str] | None = None) -> list[Publication]:
-    return list(CATALOGUE) if not ids else [get(i) for i in ids]
+def select(ids: list[str] | None = None, settings: Settings | None = None) -> list[Publication]:
+    pubs = publications(settings)
+    if not ids:
+        return pubs
+    by_id = {p.id: p for p in pubs}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise KeyError(f"no publication {missing} in the catalogue")
+    return [by_id[i] for i in ids]

@@ -7,6 +7,7 @@ GOVWH_SOURCE       'bundle' (default: the embedded tidy tables in data/bundle),
 GOVWH_MIRROR       base URL standing in for the origin host in 'mirror' mode
 GOVWH_ALLOWED_HOSTS extra hosts the fetcher may contact (comma separated)
 GOVWH_ORIGINALS    folder of the publishers' original files (default: ../shared/sources/originals)
+GOVWH_CURATED_DIR  folder of curated intake files (default: <repo>/data/curated)
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_DIR = REPO_ROOT / "data" / "bundle"
+CURATED_DIR = REPO_ROOT / "data" / "curated"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 
@@ -32,6 +34,7 @@ class Settings:
     read_timeout: float = 60.0
     retries: int = 4
     backoff: float = 0.5
+    curated_dir: Path = CURATED_DIR
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -44,6 +47,7 @@ class Settings:
             source_mode=os.environ.get("GOVWH_SOURCE", "bundle"),
             mirror=os.environ.get("GOVWH_MIRROR") or None,
             extra_hosts=hosts,
+            curated_dir=Path(os.environ.get("GOVWH_CURATED_DIR", CURATED_DIR)).resolve(),
         )
         values.update(overrides)
         if values["source_mode"] not in ("bundle", "live", "mirror"):

@@ -21,6 +21,7 @@ from rapidfuzz import fuzz, process
 from .config import SEEDS_DIR
 
 PROVINCE_PREFIXES = ("thanhpho", "tinh", "tp")
+LOCAL_PREFIXES = ("thanhpho", "thixa", "huyen", "tx", "tp", "villede", "districtde")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
@@ -87,10 +88,11 @@ class UnitRegistry:
 
     def lookup(self, name: str, when: int | date | None = None) -> str | None:
         """The unit a name means at a date, or in a year (a unit that existed at some point
-        of that year; where two did, the one that existed at its end). None if unknown."""
+        of that year; where two did, the one that existed at its end). Without a date: the unit
+        of that name that exists today, else the only one there ever was. None if unknown."""
         keys = sorted(self._by_key.get(self.key_of(name), set()))
         if when is None:
-            valid = keys
+            valid = [k for k in keys if self.units[k].valid_on(date.today())] or keys
         elif isinstance(when, date):
             valid = [k for k in keys if self.units[k].valid_on(when)]
         else:
@@ -138,9 +140,21 @@ def ministries(seeds_dir: Path = SEEDS_DIR) -> UnitRegistry:
     return UnitRegistry("ministry", units, aliases)
 
 
+@lru_cache(maxsize=4)
+def local_units(seeds_dir: Path = SEEDS_DIR) -> UnitRegistry:
+    """Departments and districts ranked by provincial indices (DDCI)."""
+    rows = _read(seeds_dir / "local_units.csv")
+    units = [Unit(r["unit_key"], r["name_vi"], _date(r["valid_from"]), _date(r["valid_to"])) for r in rows]
+    aliases = [(r["name_vi"], r["unit_key"]) for r in rows]
+    aliases += [(r["alias"], r["unit_key"]) for r in _read(seeds_dir / "local_unit_aliases.csv")]
+    return UnitRegistry("local unit", units, aliases, LOCAL_PREFIXES)
+
+
 def registry(level: str) -> UnitRegistry:
     if level == "province":
         return provinces()
     if level == "ministry":
         return ministries()
+    if level in ("district", "department"):
+        return local_units()
     raise ValueError(f"no unit registry for level {level!r}")

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,15 +38,20 @@ def _say(message: str) -> None:
 # ---------------------------------------------------------------- fetch
 def fetch_all(settings: Settings, ids: list[str] | None = None) -> list[Landed]:
     store = RawStore(settings.raw_dir)
-    pubs = catalogue.select(ids)
+    pubs = catalogue.select(ids, settings)
     session = make_session(settings)
     landed = []
     try:
         for i, pub in enumerate(pubs, start=1):
             result = fetch(pub, settings, store, session)
-            _say(f"[fetch {i:>2}/{len(pubs)}] {pub.id:<22} {result.outcome:<12} {result.size:>9} bytes "
-                 f"sha256 {result.sha256[:12]}")
+            if pub.local_file is None:
+                _say(f"[fetch {i:>3}/{len(pubs)}] {pub.id:<22} {result.outcome:<12} {result.size:>9} bytes "
+                     f"sha256 {result.sha256[:12]}")
             landed.append(result)
+        curated = [r for r, p in zip(landed, pubs) if p.local_file is not None]
+        if curated:
+            outcomes = ", ".join(f"{n} {o}" for o, n in sorted(Counter(r.outcome for r in curated).items()))
+            _say(f"[fetch {len(pubs):>3}/{len(pubs)}] {len(curated)} curated files from {settings.curated_dir}: {outcomes}")
     finally:
         session.close()
     return landed
@@ -77,28 +83,39 @@ def parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]:
     when every one of them passed its guards, so a bad file loads nothing.
     """
     store = RawStore(settings.raw_dir)
-    pubs = catalogue.select(ids)
+    pubs = catalogue.select(ids, settings)
     staging = settings.data_dir / "parsed.incoming"
     shutil.rmtree(staging, ignore_errors=True)
-    if settings.parsed_dir.exists():
+    if ids and settings.parsed_dir.exists():  # a partial re-parse keeps the other publications
         shutil.copytree(settings.parsed_dir, staging)
     results = []
     for i, pub in enumerate(pubs, start=1):
         path, rec = _landed_file(pub, settings, store)
         parser = pub.parser_for(settings)
-        original_name = Path(pub.original_relpath).name
+        original_name = pub.local_file.name if pub.local_file else Path(pub.original_relpath).name
         ctx = ParseContext(path=path, label=f"{pub.id} ({Path(rec['url']).name})",
                            source_sha256=rec["sha256"], source_file=original_name)
         started = time.perf_counter()
         result = parse(parser, pub, ctx)
-        out = staging / pub.indicator / f"{pub.id}.parquet"
-        write_parquet(result.rows, out, landed_sha256=rec["sha256"])
+        out = staging / pub.parsed_folder / f"{pub.id}.parquet"
+        if parser == "curated":
+            from .parsers.curated import CURATED_COLUMNS, CURATED_TYPES
+
+            write_parquet(result.rows, out, rec["sha256"], CURATED_COLUMNS, CURATED_TYPES)
+        else:
+            write_parquet(result.rows, out, landed_sha256=rec["sha256"])
         for w in result.warnings:
             _say(f"  warning: {w}")
-        _say(f"[parse {i:>2}/{len(pubs)}] {pub.id:<22} {len(result.rows):>6} rows  "
-             f"({parser}, {time.perf_counter() - started:.2f}s)")
-        results.append(Parsed(pub.id, len(result.rows), settings.parsed_dir / pub.indicator / out.name,
+        if pub.local_file is None:
+            _say(f"[parse {i:>3}/{len(pubs)}] {pub.id:<22} {len(result.rows):>6} rows  "
+                 f"({parser}, {time.perf_counter() - started:.2f}s)")
+        results.append(Parsed(pub.id, len(result.rows), settings.parsed_dir / pub.parsed_folder / out.name,
                               result.warnings))
+    curated_rows = sum(r.rows for r, p in zip(results, pubs) if p.local_file is not None)
+    if curated_rows:
+        _say(f"[parse {len(pubs):>3}/{len(pubs)}] {sum(1 for p in pubs if p.local_file)} curated files, "
+             f"{curated_rows:,} rows (curated)")
+    write_catalogue(catalogue.publications(settings), staging / "catalogue" / "publications.parquet")
     old = settings.data_dir / "parsed.previous"
     shutil.rmtree(old, ignore_errors=True)
     if settings.parsed_dir.exists():
@@ -106,6 +123,33 @@ def parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]:
     os.replace(staging, settings.parsed_dir)
     shutil.rmtree(old, ignore_errors=True)
     return results
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    publication_id: str
+    indicator: str
+    level: str
+    years: str
+    publisher: str
+    title: str
+    licence: str
+    citation_url: str
+    source_type: str
+    format: str
+    parser: str
+    expected_units: int
+    repo_file: str | None
+
+
+def write_catalogue(pubs, path: Path) -> None:
+    """The catalogue itself becomes a table (dim_publication), so every figure's source is queryable."""
+    from dataclasses import fields
+
+    rows = [CatalogueRow(p.id, p.indicator, p.level, ",".join(map(str, p.years)), p.publisher, p.title, p.licence,
+                         p.cite, p.source_type, p.format, p.parser, p.expected_units,
+                         p.local_file.name if p.local_file else None) for p in pubs]
+    write_parquet(rows, path, "", [f.name for f in fields(CatalogueRow)], {"expected_units": "INTEGER"})
 
 
 # ---------------------------------------------------------------- build
@@ -132,6 +176,8 @@ def build(settings: Settings) -> Path:
     for stale in (target, Path(str(target) + ".wal")):
         stale.unlink(missing_ok=True)
     log_path = settings.build_dir / "dbt_build.log"
+    results_path = settings.build_dir / "target" / "run_results.json"
+    results_path.unlink(missing_ok=True)  # never read a previous build's results
     started = time.perf_counter()
     _say(f"[build] dbt build -> {target}")
     with open(log_path, "w", encoding="utf-8") as log_file:
@@ -140,16 +186,23 @@ def build(settings: Settings) -> Path:
                         "--log-path", str(settings.build_dir / "logs")),
             env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
         )
-    results = _dbt_results(settings.build_dir / "target" / "run_results.json")
+    results = _dbt_results(results_path)
     failed = [r for r in results if r["status"] in ("error", "fail", "runtime error")]
     if proc.returncode != 0 or failed:
         lines = "; ".join(f"{r['unique_id']}: {r['status']} ({(r.get('message') or '').strip()[:200]})"
-                          for r in failed[:10]) or f"see {log_path}"
+                          for r in failed[:10]) or _log_error(log_path)
         raise PipelineError(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
                             f"The serving warehouse was not touched. Log: {log_path}")
     passed = sum(1 for r in results if r["status"] in ("success", "pass"))
     _say(f"[build] {passed} models, seeds and tests passed in {time.perf_counter() - started:.1f}s")
     return target
+
+
+def _log_error(log_path: Path) -> str:
+    """The first error dbt printed, for failures that happen before any node runs (a YAML error)."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    start = text.find("Encountered an error")
+    return " ".join(text[start:start + 600].split()) if start >= 0 else f"see {log_path}"
 
 
 def _dbt_results(path: Path) -> list[dict]:
@@ -185,18 +238,26 @@ def summary(settings: Settings) -> str:
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         coverage = con.execute(
-            "select indicator_code, count(distinct year), min(year), max(year), count(*) "
-            "from marts.fct_indicator_scores group by 1 order by 1").fetchall()
-        latest = con.execute("select max(year) from marts.mart_pci_provincial_ranking").fetchone()[0]
+            "select f.indicator_code, min(f.year), max(f.year), count(distinct f.year), count(*), "
+            "count(distinct f.value_publication_id) "
+            "from marts.fct_indicator_scores f group by 1 order by 1").fetchall()
+        observations, conflicts = con.execute(
+            "select (select count(*) from marts.fct_observations), (select count(*) from marts.mart_conflicts)"
+        ).fetchone()
+        latest = con.execute("select max(year) from marts.mart_coverage where indicator_code = 'pci' "
+                             "and component_code = 'overall' and is_complete").fetchone()[0]
         top = con.execute(
             "select rank, province_name, score, rank_change from marts.mart_pci_provincial_ranking "
             "where year = ? and rank <= 5 order by rank, province_name", [latest]).fetchall()
     finally:
         con.close()
-    lines = [f"Warehouse: {settings.warehouse}"]
-    for ind, n_years, y0, y1, n in coverage:
-        lines.append(f"  {ind:<6} {n_years:>2} years ({y0}-{y1}), {n:,} scores")
-    lines.append(f"PCI {latest}, top 5 provinces:")
+    lines = [f"Warehouse: {settings.warehouse}",
+             f"{'indicator':<30} {'years':>9} {'facts':>8}"]
+    for ind, y0, y1, _n, facts, _pubs in coverage:
+        lines.append(f"  {ind:<28} {y0}-{y1} {facts:>8,}")
+    lines.append(f"{observations:,} observations from all sources; {conflicts} disagreements between sources "
+                 f"(marts.mart_conflicts)")
+    lines.append(f"PCI {latest} (the latest complete table), top 5 provinces:")
     for rank, name, score, change in top:
         if change is None:
             arrow = ""

@@ -52,18 +52,24 @@ def sort_key(row: TidyRow):
 def _format(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)  # shortest string that round-trips to the same double
     return str(value)
 
 
-def to_csv_bytes(rows: list[TidyRow]) -> bytes:
+def rows_to_csv_bytes(rows: list, columns: list[str]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in sorted(rows, key=sort_key):
+    writer.writerow(columns)
+    for row in rows:
         writer.writerow([_format(v) for v in astuple(row)])
     return buf.getvalue().encode("utf-8")
+
+
+def to_csv_bytes(rows: list[TidyRow]) -> bytes:
+    return rows_to_csv_bytes(sorted(rows, key=sort_key), COLUMNS)
 
 
 def write_bundle(rows: list[TidyRow], path: Path) -> None:
@@ -96,13 +102,20 @@ def row_from_strings(d: dict) -> TidyRow:
     )
 
 
-def write_parquet(rows: list[TidyRow], path: Path, landed_sha256: str) -> None:
-    """Write rows plus the landed file's hash as Parquet, atomically (temp file, rename)."""
+def write_parquet(rows: list, path: Path, landed_sha256: str, columns: list[str] | None = None,
+                  types: dict[str, str] | None = None) -> None:
+    """Write dataclass rows plus the landed file's hash as Parquet, atomically (temp file, rename).
+
+    Defaults to the tidy schema; the curated parser passes its own columns and types.
+    """
+    data = to_csv_bytes(rows) if columns is None else rows_to_csv_bytes(rows, columns)
+    columns = columns or COLUMNS
+    types = DUCKDB_TYPES if types is None else types
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_csv = tempfile.mkstemp(suffix=".csv", dir=path.parent)
     with os.fdopen(fd, "wb") as f:
-        f.write(to_csv_bytes(rows))
-    cols = ", ".join(f"'{c}': '{DUCKDB_TYPES.get(c, 'VARCHAR')}'" for c in COLUMNS)
+        f.write(data)
+    cols = ", ".join(f"'{c}': '{types.get(c, 'VARCHAR')}'" for c in columns)
     tmp_parquet = str(path) + ".tmp"
     try:
         con = duckdb.connect()

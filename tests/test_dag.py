@@ -51,11 +51,13 @@ def test_airflow_dags_test_builds_the_warehouse(tmp_path):
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         years = dict(con.execute("select indicator_code, count(distinct year) from marts.fct_indicator_scores "
-                                 "group by 1").fetchall())
+                                 "where value_source_type = 'publisher_file' group by 1").fetchall())
         leader = con.execute("select province_name, score_2dp from marts.mart_pci_provincial_ranking "
                              "where year = 2016 and rank = 1").fetchall()
+        curated = con.execute("select count(*) from marts.dim_publication where parser = 'curated'").fetchone()
     finally:
         con.close()
     assert years == {"pci": 12, "papi": 6}
     assert leader == [("Đà Nẵng", 70.0)]
+    assert curated == (99,)
     assert (settings.data_dir / "airflow" / "airflow.db").exists()

@@ -36,7 +36,7 @@ def test_pci_leaders_and_2016_top_two(parsed):
     for year, leader in PCI_LEADERS.items():
         top = [r for r in parsed[f"vcci-pci-{year}"].rows if r.component_code == "overall" and r.rank == 1]
         # names are kept exactly as published (2010 in ASCII; some workbooks store NFD)
-        assert [r.unit_code for r in top] == [names.provinces().lookup(leader)], year
+        assert [r.unit_code for r in top] == [names.provinces().lookup(leader, year)], year
     rows16 = {r.unit_name: r for r in parsed["vcci-pci-2016"].rows if r.component_code == "overall"}
     assert (round(rows16["Đà Nẵng"].value, 2), rows16["Đà Nẵng"].rank) == (70.00, 1)
     assert (round(rows16["Quảng Ninh"].value, 2), rows16["Quảng Ninh"].rank) == (65.60, 2)

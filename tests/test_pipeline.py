@@ -24,11 +24,11 @@ def _query(settings, sql, params=None):
 
 
 def test_warehouse_holds_every_year_and_the_published_leaders(built_warehouse):
-    years = dict(_query(built_warehouse, "select indicator_code, count(distinct year) "
-                                         "from marts.fct_indicator_scores group by 1"))
-    assert years == {"pci": 12, "papi": 6}
+    years = dict(_query(built_warehouse, "select indicator_code, count(distinct year) from marts.fct_indicator_scores "
+                                         "where value_source_type = 'publisher_file' group by 1"))
+    assert years == {"pci": 12, "papi": 6}  # every workbook year; curated pages add later years
     leaders = dict(_query(built_warehouse, "select year, province_name from marts.mart_pci_provincial_ranking "
-                                           "where rank = 1"))
+                                           "where rank = 1 and year <= 2016"))
     assert leaders == PCI_LEADERS
     top2 = _query(built_warehouse, "select province_name, score_2dp, rank, provinces_ranked, tier "
                                    "from marts.mart_pci_provincial_ranking where year = 2016 and rank <= 2 "
@@ -49,18 +49,18 @@ def test_rank_change_across_the_64_to_63_change(built_warehouse):
 
 
 def test_every_score_carries_its_lineage(built_warehouse):
-    (missing,) = _query(built_warehouse, "select count(*) from marts.fct_indicator_scores where "
-                                         "source_sha256 is null or sheet is null or cell is null "
-                                         "or landed_sha256 is null")
+    (missing,) = _query(built_warehouse, "select count(*) from marts.fct_observations where source_sha256 is null "
+                                         "or source_location is null or landed_sha256 is null or source_url is null")
     assert missing == (0,)
-    row = _query(built_warehouse, "select source_file, sheet, cell, value from marts.fct_indicator_scores "
-                                  "where year = 2016 and province_name = 'Đà Nẵng' and indicator_code = 'pci' "
+    row = _query(built_warehouse, "select source_file, source_location, value_source_url from marts.fct_indicator_scores "
+                                  "where year = 2016 and unit_name = 'Đà Nẵng' and indicator_code = 'pci' "
                                   "and component_code = 'overall'")
-    assert row[0][:3] == ("PCI_2016.xlsx", "Summary_VN", "W2")
+    assert row[0][:2] == ("PCI_2016.xlsx", "Summary_VN!W2")
+    assert row[0][2].endswith("/data-raw/PCI/PCI_2016.xlsx")
 
 
 def test_papi_not_scored_is_kept_as_null(built_warehouse):
-    rows = _query(built_warehouse, "select province_name, value from marts.fct_indicator_scores "
+    rows = _query(built_warehouse, "select unit_name, value from marts.fct_indicator_scores "
                                    "where indicator_code = 'papi' and year = 2014 and component_code = 'overall' "
                                    "and value_status = 'not_scored' order by 1")
     assert rows == [("Bắc Giang", None), ("Đồng Tháp", None)]

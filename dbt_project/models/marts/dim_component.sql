@@ -3,7 +3,7 @@
 with seen as (
     select indicator_code, component_code, min(year) as first_year, max(year) as last_year,
            count(distinct year) as years_published
-    from {{ ref('int_scores_resolved') }}
+    from {{ ref('int_observations') }}
     group by 1, 2
 )
 select

@@ -1,24 +1,75 @@
--- Grain: one row per province x indicator x component x year, with its lineage.
+-- Grain: indicator x level x unit x component x year: one preferred figure per fact.
+-- Preference rule (documented in the README): the value comes from the most authoritative
+-- source that printed one: the publisher's own file, then the publisher's site or report, then
+-- a government portal, then news, then secondary copies; among equals the most precise printing;
+-- then one not flagged low-reliability or derived; then the publication id (stable tie-break).
+-- The published rank is chosen the same way among sources that printed a rank, preferring a
+-- rank printed as a number over one read from wording ("came last") or derived ("up 2 places").
+with obs as (
+    select * from {{ ref('int_observations') }}
+    where value is not null or published_rank is not null or value_status = 'not_scored'
+),
+value_pick as (
+    select *, row_number() over (
+        partition by indicator_code, level, unit_key, component_code, year
+        order by (value is null), source_priority, coalesce(value_decimals, 99) desc,
+                 flag_low_reliability, flag_derived, publication_id) as pick
+    from obs
+),
+rank_pick as (
+    select indicator_code, level, unit_key, component_code, year,
+           published_rank, publication_id as rank_publication_id, source_type as rank_source_type,
+           flag_word_rank as rank_from_wording, flag_derived as rank_derived,
+           flag_order_of_listing as rank_from_order_of_listing
+    from (
+        select *, row_number() over (
+            partition by indicator_code, level, unit_key, component_code, year
+            order by source_priority, flag_derived, flag_word_rank, flag_order_of_listing, publication_id) as pick
+        from obs where published_rank is not null
+    ) where pick = 1
+),
+counts as (
+    select indicator_code, level, unit_key, component_code, year,
+           count(*) as observations, count(value) as observations_with_value
+    from obs group by all
+),
+conflicted as (
+    select distinct indicator_code, level, unit_key, component_code, year
+    from {{ ref('int_observation_conflicts') }}
+)
 select
-    indicator_code || ':' || level || ':' || province_key || ':' || component_code || ':' || year as score_id,
-    indicator_code,
-    level,
-    year,
-    province_key,
-    province_code,
-    province_name,
-    component_code,
-    value,
-    round(value, 2) as value_2dp,
-    value_status,
-    published_rank,
-    tier,
-    unit_name_as_published,
-    component_name_as_published,
-    publication_id,
-    source_file,
-    source_sha256,
-    sheet,
-    cell,
-    landed_sha256
-from {{ ref('int_scores_resolved') }}
+    v.indicator_code || ':' || v.level || ':' || v.unit_key || ':' || v.component_code || ':' || v.year as score_id,
+    v.indicator_code,
+    v.level,
+    v.year,
+    v.unit_key,
+    v.unit_name,
+    v.component_code,
+    v.value,
+    round(v.value, 2) as value_2dp,
+    v.value_decimals,
+    v.value_status,
+    r.published_rank,
+    v.tier,
+    c.observations,
+    c.observations_with_value,
+    k.indicator_code is not null as has_conflict,
+    v.publication_id as value_publication_id,
+    v.source_type as value_source_type,
+    v.source_url as value_source_url,
+    v.source_file,
+    v.source_location,
+    v.source_sha256,
+    v.landed_sha256,
+    r.rank_publication_id,
+    r.rank_source_type,
+    r.rank_from_wording,
+    r.rank_derived,
+    r.rank_from_order_of_listing,
+    v.unit_name_as_published,
+    v.component_name_as_published
+from value_pick as v
+join counts as c using (indicator_code, level, unit_key, component_code, year)
+left join rank_pick as r using (indicator_code, level, unit_key, component_code, year)
+left join conflicted as k using (indicator_code, level, unit_key, component_code, year)
+where v.pick = 1

@@ -3,11 +3,11 @@
 -- that now form it, with how many of them had a figure that year.
 -- Grain: current province x indicator x component x year.
 with figures as (
-    select f.indicator_code, f.level, f.component_code, f.year, f.province_key, f.value,
+    select f.indicator_code, f.level, f.component_code, f.year, f.unit_key as province_key, f.value,
            c.current_province_key
     from {{ ref('fct_indicator_scores') }} as f
-    join {{ ref('int_province_current') }} as c using (province_key)
-    where f.value is not null
+    join {{ ref('int_province_current') }} as c on c.province_key = f.unit_key
+    where f.value is not null and f.level = 'province' 
 ),
 predecessors as (
     -- provinces that existed in a year, per today's province
@@ -22,7 +22,7 @@ predecessors as (
 ),
 grouped as (
     select current_province_key, indicator_code, level, component_code, year,
-           avg(value) as mean_value, min(value) as min_value, max(value) as max_value,
+           round(avg(value), 9) as mean_value, min(value) as min_value, max(value) as max_value,  -- rounded: parallel sums are not bit-stable
            count(*) as provinces_with_figure,
            string_agg(province_key, ',' order by province_key) as province_keys
     from figures
@@ -43,8 +43,12 @@ select
     p.provinces_then,
     g.provinces_with_figure = p.provinces_then as is_complete,
     g.province_keys,
-    rank() over (partition by g.indicator_code, g.level, g.component_code, g.year
-                 order by g.mean_value desc) as unofficial_rank,
+    -- ranked only where every one of today's provinces has a complete figure set that year
+    case when bool_and(g.provinces_with_figure = p.provinces_then) over (
+                  partition by g.indicator_code, g.level, g.component_code, g.year)
+              and count(*) over (partition by g.indicator_code, g.level, g.component_code, g.year) = 34
+         then rank() over (partition by g.indicator_code, g.level, g.component_code, g.year
+                           order by g.mean_value desc) end as unofficial_rank,
     false as is_official_ranking
 from grouped as g
 join {{ ref('dim_province') }} as d on d.province_key = g.current_province_key

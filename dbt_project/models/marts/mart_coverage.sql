@@ -1,0 +1,25 @@
+-- Grain: indicator x level x year x component. How much of each year's table the warehouse
+-- holds: units with a figure (any source) against the units the publisher ranked that year.
+-- A table is complete when every ranked unit has a figure; ranks are never computed from a
+-- partial table.
+with ranked as (
+    select indicator, level, y.year, units_ranked, basis
+    from {{ ref('ranked_units') }}, generate_series(year_from, year_to) as y(year)
+),
+held as (
+    select indicator_code, level, year, component_code,
+           count(value) as units_with_figure,
+           count(published_rank) as units_with_rank,
+           count(*) filter (where value_status = 'not_scored') as units_not_scored
+    from {{ ref('fct_indicator_scores') }}
+    group by all
+)
+select
+    h.indicator_code, h.level, h.year, h.component_code,
+    h.units_with_figure, h.units_with_rank, h.units_not_scored,
+    r.units_ranked,
+    round(h.units_with_figure / r.units_ranked, 4) as coverage,
+    coalesce(h.units_with_figure >= r.units_ranked, false) as is_complete,
+    r.basis as units_ranked_basis
+from held as h
+left join ranked as r on r.indicator = h.indicator_code and r.level = h.level and r.year = h.year

@@ -1,0 +1,17 @@
+-- Grain: publication x indicator x level x year x component: what each source covers.
+with ranked as (
+    select indicator, level, y.year, units_ranked
+    from {{ ref('ranked_units') }}, generate_series(year_from, year_to) as y(year)
+)
+select
+    o.publication_id, p.title, p.source_type, p.citation_url,
+    o.indicator_code, o.level, o.year, o.component_code,
+    count(o.value) as units_with_figure,
+    count(o.published_rank) as units_with_rank,
+    r.units_ranked,
+    round(count(o.value) / r.units_ranked, 4) as coverage
+from {{ ref('int_observations') }} as o
+join {{ ref('stg_catalogue__publications') }} as p using (publication_id)
+left join ranked as r on r.indicator = o.indicator_code and r.level = o.level and r.year = o.year
+group by o.publication_id, p.title, p.source_type, p.citation_url, o.indicator_code, o.level, o.year,
+         o.component_code, r.units_ranked

@@ -1,0 +1,30 @@
+-- Figures for units (provinces, ministries, departments, districts) read from public pages.
+select
+    publication_id,
+    indicator as indicator_code,
+    level,
+    year,
+    unit_name as unit_name_as_published,
+    unit_key,
+    component_code,
+    nullif(component_name, '') as component_name_as_published,
+    value,
+    value_text,
+    value_decimals,
+    rank as published_rank,
+    flag_word_rank,
+    flag_order_of_listing,
+    flag_derived,
+    flag_conflict,
+    flag_low_reliability,
+    note,
+    publisher,
+    source_url,
+    source_type,
+    date_read,
+    source_file,
+    source_sha256,
+    line,
+    landed_sha256
+from {{ source('curated', 'observations') }}
+where row_kind = 'unit'

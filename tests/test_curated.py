@@ -1,0 +1,189 @@
+"""Publications that exist only as pages and images: the curated intake path.
+
+The real curated files (data/curated, split from ../shared/sources/transcribed) go through the
+whole pipeline in the session warehouse; broken files here are synthetic fixtures.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest import catalogue, pipeline
+from ingest.config import CURATED_DIR
+from ingest.errors import LayoutError, UnknownUnitError
+from ingest.parsers import ParseContext
+from ingest.parsers import curated as curated_parser
+
+from conftest import file_sha256, make_settings
+
+HEADER = """# publication: {pub}
+# title: SYNTHETIC test fixture, not real figures
+# publisher: tests/test_curated.py
+# source_url: https://example.invalid/synthetic
+# source_type: news
+# date_read: 2026-11-27
+# transcriber_note: synthetic rows written by a test
+indicator,level,year,unit,score,rank,component,flags,note
+"""
+
+
+def _query(settings, sql):
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _write(folder: Path, name: str, rows: str, pub: str | None = None) -> Path:
+    pub = pub or f"curated-{name}"
+    path = folder / f"{name}.csv"
+    path.write_text(HEADER.format(pub=pub) + rows, encoding="utf-8")
+    return path
+
+
+def _parse(path: Path):
+    pub = next(p for p in catalogue.curated(path.parent) if p.local_file == path)
+    return curated_parser.parse(pub, ParseContext(path, path.name, "synthetic", path.name))
+
+
+# ------------------------------------------------------------------ the real transcriptions in the warehouse
+def test_every_transcribed_figure_is_kept_with_its_citation(built_warehouse):
+    curated_rows = sum(sum(1 for line in p.read_text(encoding="utf-8").splitlines()[8:] if line.strip())
+                       for p in CURATED_DIR.glob("*.csv"))
+    (units, aggregates) = _query(built_warehouse, """
+        select (select count(*) from marts.fct_observations where source_type <> 'publisher_file'),
+               (select count(*) from marts.mart_published_aggregates)""")[0]
+    assert units + aggregates == curated_rows == 1627  # 1,629 transcribed; 2 repeats merged on import
+    (uncited,) = _query(built_warehouse, "select count(*) from marts.fct_observations where source_url is null")[0]
+    assert uncited == 0
+
+
+def test_ministerial_par_index_2023_is_complete_and_reconciles(built_warehouse):
+    coverage = _query(built_warehouse, """
+        select component_code, units_with_figure, units_ranked, is_complete from marts.mart_coverage
+        where indicator_code = 'par_index' and level = 'ministry' and year = 2023
+        and component_code in ('overall', 'appraisal_score', 'survey_score') order by 1""")
+    assert coverage == [("appraisal_score", 17, 17, True), ("overall", 17, 17, True), ("survey_score", 17, 17, True)]
+    agg = _query(built_warehouse, """
+        select published_value, round(computed_mean, 4), units_in_mean, reconciles from marts.mart_published_aggregates
+        where indicator_code = 'par_index' and level = 'ministry' and year = 2023""")
+    assert agg == [(84.38, 84.3782, 17, True)]
+    leader = _query(built_warehouse, """
+        select unit_key, unit_name, value, published_rank from marts.fct_indicator_scores
+        where indicator_code = 'par_index' and level = 'ministry' and year = 2023 and component_code = 'overall'
+        and published_rank = 1""")
+    assert leader == [("MOJ", "Bộ Tư pháp", 89.95, 1)]
+
+
+def test_conflicts_mart_lists_the_disagreements_named_by_the_sources_readme(built_warehouse):
+    rows = _query(built_warehouse, """
+        select indicator_code, year, unit_name, least(value_a, value_b), greatest(value_a, value_b)
+        from marts.mart_conflicts where conflict_kind = 'value'""")
+    found = {(i, y, u, lo, hi) for i, y, u, lo, hi in rows}
+    for expected in [("par_index", 2023, "Hải Phòng", 91.81, 91.87), ("par_index", 2012, "Đà Nẵng", 87.12, 87.14),
+                     ("papi", 2020, "Quảng Ninh", 48.811, 48.881), ("papi", 2019, "Quảng Ninh", 44.66, 46.66)]:
+        assert expected in found, expected
+
+
+def test_preferred_value_follows_the_stated_rule(built_warehouse):
+    # PAPI 2020 Quảng Ninh: a government portal (48.811) outranks two news sites (48.881)
+    (value, source_type, observations, conflict) = _query(built_warehouse, """
+        select value, value_source_type, observations, has_conflict from marts.fct_indicator_scores
+        where indicator_code = 'papi' and year = 2020 and unit_name = 'Quảng Ninh' and component_code = 'overall'""")[0]
+    assert (value, source_type, observations, conflict) == (48.811, "government_portal", 3, True)
+
+
+def test_flags_are_kept_as_columns(built_warehouse):
+    row = _query(built_warehouse, """
+        select published_rank, flag_word_rank from marts.fct_observations
+        where indicator_code = 'par_index' and year = 2018 and unit_name = 'Phú Yên'""")
+    assert row == [(63, True)]
+    (derived,) = _query(built_warehouse, "select count(*) from marts.fct_observations where flag_derived")[0]
+    assert derived == 7  # the seven DERIVED notes in published_facts.csv
+
+
+def test_partial_tables_keep_publisher_ranks_only(built_warehouse):
+    cov = _query(built_warehouse, """
+        select units_with_figure, units_ranked, is_complete from marts.mart_coverage
+        where indicator_code = 'pci' and year = 2024 and component_code = 'overall'""")
+    (n, ranked, complete), = cov
+    assert ranked == 63 and n < 63 and not complete
+    # every rank in the warehouse was printed by a source: no observation-less rank exists
+    (computed,) = _query(built_warehouse, """
+        select count(*) from marts.fct_indicator_scores f where published_rank is not null and not exists (
+            select 1 from marts.fct_observations o where o.indicator_code = f.indicator_code and o.level = f.level
+            and o.unit_key = f.unit_key and o.year = f.year and o.component_code = f.component_code
+            and o.published_rank = f.published_rank)""")[0]
+    assert computed == 0
+
+
+# ------------------------------------------------------------------ validation on intake (synthetic files)
+BAD = {
+    "unknown unit": ("PAR INDEX,province,2022,Tỉnh Không Tồn Tại,85.5,3,,,\n", UnknownUnitError,
+                     r"bad\.csv, row 9: unknown unit name 'Tỉnh Không Tồn Tại' in 2022; nearest candidates: "),
+    "score out of range": ("PAR INDEX,province,2022,Quảng Ninh,105.2,1,,,\n", LayoutError,
+                           r"bad\.csv, row 9: score 105.2 for 'Quảng Ninh' is outside the par_index overall range"),
+    "duplicate row": ("SIPAS,province,2022,Quảng Ninh,87.59,1,,,\nSIPAS,province,2022,TP Quảng Ninh,87.6,1,,,\n",
+                      LayoutError, r"bad\.csv, row 10: duplicate row: .* is already on line 9"),
+    "ranks contradict scores": ("PAR INDEX,province,2022,Quảng Ninh,90.1,1,,,\nPAR INDEX,province,2022,Hải Phòng,91.2,2,,,\n",
+                                LayoutError, r"bad\.csv, row 10: rank 2 \(Hải Phòng, 91.2\) scores above rank 1"),
+    "rank beyond the units ranked": ("PAR INDEX,ministry,2023,Bộ Tư pháp,89.95,18,,,\n", LayoutError,
+                                     r"bad\.csv, row 9: rank 18 of 'Bộ Tư pháp' is larger than the 17 units ranked"),
+    "unknown component": ("PCI,province,2020,Quảng Ninh,7.1,,Happiness,,\n", LayoutError,
+                          r"bad\.csv, row 9: unknown pci component 'Happiness'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_curated_rows_fail_the_file_with_its_line(case, tmp_path):
+    rows, error, pattern = BAD[case]
+    path = _write(tmp_path, "bad", rows)
+    with pytest.raises(error, match=pattern):
+        _parse(path)
+
+
+def test_missing_provenance_fails(tmp_path):
+    path = tmp_path / "noprov.csv"
+    path.write_text("indicator,level,year,unit,score,rank,component,flags,note\n", encoding="utf-8")
+    with pytest.raises(LayoutError, match=r"noprov\.csv: provenance is missing \['publication', 'title'"):
+        catalogue.curated(tmp_path)
+
+
+def test_a_bad_curated_file_loads_nothing_and_keeps_the_warehouse(warehouse_copy, tmp_path):
+    folder = tmp_path / "curated"
+    shutil.copytree(CURATED_DIR, folder)
+    _write(folder, "zz-bad", BAD["unknown unit"][0])
+    settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
+    served = file_sha256(settings.warehouse)
+    with pytest.raises(UnknownUnitError, match=r"curated-zz-bad \(zz-bad\.csv\), row 9"):
+        pipeline.run_all(settings)
+    assert file_sha256(settings.warehouse) == served
+    assert not (settings.parsed_dir / "curated" / "curated-zz-bad.parquet").exists()
+
+
+# ------------------------------------------------------------------ the documented workflow
+def test_adding_a_curated_file_shows_its_figures_and_changes_nothing_else(warehouse_copy, tmp_path):
+    """The README's workflow: a new year's results were announced -> transcribe -> run -> see them."""
+    folder = tmp_path / "curated"
+    shutil.copytree(CURATED_DIR, folder)
+    settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
+    before = {t: _query(settings, f"select * from marts.{t} order by all")
+              for t in ("fct_observations", "fct_indicator_scores", "mart_conflicts", "dim_province")}
+    _write(folder, "synthetic-sipas-2030", "SIPAS,province,2030,Quảng Ninh,91.5,1,,,synthetic\n"
+                                           "SIPAS,province,2030,Hà Nội,88.25,2,,,synthetic\n",
+           pub="curated-synthetic-sipas-2030")
+    pipeline.run_all(settings)
+    new = _query(settings, """select unit_name, value, published_rank, value_publication_id from marts.fct_indicator_scores
+                              where indicator_code = 'sipas' and year = 2030 order by published_rank""")
+    assert new == [("Quảng Ninh", 91.5, 1, "curated-synthetic-sipas-2030"),
+                   ("Hà Nội", 88.25, 2, "curated-synthetic-sipas-2030")]
+    after = {t: _query(settings, f"select * from marts.{t} order by all") for t in before}
+    assert after["dim_province"] == before["dim_province"]
+    assert after["mart_conflicts"] == before["mart_conflicts"]
+    for table in ("fct_observations", "fct_indicator_scores"):
+        added = [r for r in after[table] if r not in before[table]]
+        assert len(added) == 2 and set(after[table]) >= set(before[table]), table
