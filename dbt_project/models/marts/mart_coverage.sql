@@ -3,8 +3,7 @@
 -- A table is complete when every ranked unit has a figure; ranks are never computed from a
 -- partial table.
 with ranked as (
-    select indicator, level, y.year, units_ranked, basis
-    from {{ ref('ranked_units') }}, generate_series(year_from, year_to) as y(year)
+    select indicator_code as indicator, level, year, units_ranked, basis from {{ ref('int_ranked_years') }}
 ),
 held as (
     select indicator_code, level, year, component_code,

@@ -1,7 +1,6 @@
 -- Grain: publication x indicator x level x year x component: what each source covers.
 with ranked as (
-    select indicator, level, y.year, units_ranked
-    from {{ ref('ranked_units') }}, generate_series(year_from, year_to) as y(year)
+    select indicator_code as indicator, level, year, units_ranked from {{ ref('int_ranked_years') }}
 )
 select
     o.publication_id, p.title, p.source_type, p.citation_url,

@@ -1,0 +1,42 @@
+-- Grain: indicator x level x component x year. Units ranked, and where the warehouse holds the
+-- whole table: mean, median, min and max of the scores and the change of the mean against the
+-- previous year; the published average where a source printed one.
+with stats as (
+    select indicator_code, level, component_code, year,
+           count(score) as units_with_score,
+           bool_and(table_is_complete) as table_is_complete,
+           round(avg(score), 9) as mean_score, median(score) as median_score,
+           min(score) as min_score, max(score) as max_score
+    from {{ ref('fct_rankings') }}
+    group by all
+),
+published as (
+    select indicator_code, level, component_code, year,
+           min(published_value) filter (where aggregate_kind = 'mean' and aggregate_scope is null) as published_average,
+           min(published_value) filter (where aggregate_kind = 'median' and aggregate_scope is null) as published_median
+    from {{ ref('mart_published_aggregates') }}
+    group by all
+),
+complete as (
+    select s.indicator_code, s.level, s.component_code, s.year, s.units_with_score, s.table_is_complete,
+           y.units_ranked,
+           case when s.table_is_complete then s.mean_score end as mean_score,
+           case when s.table_is_complete then s.median_score end as median_score,
+           case when s.table_is_complete then s.min_score end as min_score,
+           case when s.table_is_complete then s.max_score end as max_score
+    from stats as s
+    left join {{ ref('int_ranked_years') }} as y using (indicator_code, level, year)
+)
+select
+    c.*,
+    round(c.mean_score, 2) as mean_score_2dp,
+    p.published_average,
+    p.published_median,
+    lag(c.year) over w as previous_year,
+    case when lag(c.year) over w = c.year - 1 then round(c.mean_score - lag(c.mean_score) over w, 9) end
+        as mean_change,
+    case when lag(c.year) over w = c.year - 1 then p.published_average - lag(p.published_average) over w end
+        as published_average_change
+from complete as c
+left join published as p using (indicator_code, level, component_code, year)
+window w as (partition by c.indicator_code, c.level, c.component_code order by c.year)
