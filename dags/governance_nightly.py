@@ -1,8 +1,10 @@
 """Nightly refresh of the governance warehouse.
 
 Thin on purpose: each task calls one step of the tested `ingest` package, in the order the
-data flows (fetch -> parse -> dbt build into a private file -> publish -> summary). Nothing
-heavy is imported at parse time.
+data flows (fetch -> parse -> dbt build into a private file -> publish -> summary). Every
+DuckDB writer runs in the one-slot pool `duckdb_writer`; publishing updates the Asset
+`governance_warehouse`, which schedules the serving DAG (exports, PostgreSQL mirror).
+Nothing heavy is imported at parse time.
 """
 from __future__ import annotations
 
@@ -10,15 +12,23 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
 
 RETRIES = int(os.environ.get("GOVWH_TASK_RETRIES", "2"))
+WAREHOUSE = Asset("governance_warehouse")  # ingest.airflow_support.WAREHOUSE_ASSET_NAME
+WRITER_POOL = "duckdb_writer"  # one slot: DuckDB allows a single writer per file
 
 
 def _settings():
     from ingest.config import Settings
 
     return Settings.from_env()
+
+
+def _on_failure(context):
+    from ingest.airflow_support import on_failure
+
+    on_failure(context)
 
 
 @dag(
@@ -32,6 +42,8 @@ def _settings():
         "retries": RETRIES,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": _on_failure,
     },
     tags=["governance", "warehouse"],
 )
@@ -49,13 +61,13 @@ def governance_nightly():
 
         return {p.publication_id: p.rows for p in pipeline.parse_all(_settings())}
 
-    @task
+    @task(pool=WRITER_POOL)
     def build() -> str:
         from ingest import pipeline
 
         return str(pipeline.build(_settings()))
 
-    @task
+    @task(pool=WRITER_POOL, outlets=[WAREHOUSE])
     def publish(built: str) -> str:
         from pathlib import Path
 

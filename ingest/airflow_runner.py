@@ -12,11 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+from .airflow_support import WRITER_POOL
 from .config import REPO_ROOT, Settings
 from .errors import PipelineError
 
 DAG_ID = "governance_nightly"
-_PROGRESS = re.compile(r"\[(fetch|parse|build|publish)[\] ]|warning: |error: |Task instance .* (SUCCESS|FAILED)|"
+SERVE_DAG_ID = "governance_serve"
+_PROGRESS = re.compile(r"\[(fetch|parse|build|publish|export|mirror)[\] ]|warning: |error: |"
+                       r"Task instance .* (SUCCESS|FAILED)|failed: .* the last good warehouse|"
                        r"Marking task as (SUCCESS|FAILED|UP_FOR_RETRY)")
 
 
@@ -42,19 +45,36 @@ def _airflow() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
-def run_dag(settings: Settings) -> Path:
+def prepare(settings: Settings) -> dict:
+    """Create the metadata database on first use and the one-slot pool for DuckDB writers."""
     env = airflow_env(settings)
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    log_path = home / "last_run.log"
-    started = time.perf_counter()
     if not (home / "airflow.db").exists():
         print("[airflow] first run: creating the metadata database (airflow db migrate)", flush=True)
         subprocess.run([_airflow(), "db", "migrate"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    print(f"[airflow] airflow dags test {DAG_ID} (full log: {log_path})", flush=True)
+        subprocess.run([_airflow(), "pools", "set", WRITER_POOL, "1", "One DuckDB writer at a time"],
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    return env
+
+
+def run_dags(settings: Settings) -> Path:
+    """The nightly DAG, then the serving DAG its Asset schedules (dags test runs one DAG)."""
+    prepare(settings)
+    run_dag(settings, DAG_ID)
+    run_dag(settings, SERVE_DAG_ID)
+    return settings.warehouse
+
+
+def run_dag(settings: Settings, dag_id: str = DAG_ID) -> Path:
+    env = prepare(settings)
+    home = Path(env["AIRFLOW_HOME"])
+    log_path = home / f"last_run_{dag_id}.log"
+    started = time.perf_counter()
+    print(f"[airflow] airflow dags test {dag_id} (full log: {log_path})", flush=True)
     with open(log_path, "w", encoding="utf-8") as log_file:
-        proc = subprocess.Popen([_airflow(), "dags", "test", DAG_ID], env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([_airflow(), "dags", "test", dag_id], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -64,9 +84,9 @@ def run_dag(settings: Settings) -> Path:
         code = proc.wait()
     state = _run_state(log_path)
     if code != 0 or state != "success":
-        raise PipelineError(f"the Airflow run of {DAG_ID} ended {state or 'with exit code ' + str(code)}; "
+        raise PipelineError(f"the Airflow run of {dag_id} ended {state or 'with exit code ' + str(code)}; "
                             f"the serving warehouse {settings.warehouse} is unchanged. Log: {log_path}")
-    print(f"[airflow] {DAG_ID} succeeded in {time.perf_counter() - started:.1f}s", flush=True)
+    print(f"[airflow] {dag_id} succeeded in {time.perf_counter() - started:.1f}s", flush=True)
     return settings.warehouse
 
 

@@ -214,23 +214,42 @@ def _dbt_results(path: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- publish
 def publish(settings: Settings, built: Path | None = None) -> Path:
-    """Atomically replace the serving file with the tested build; keep the previous one."""
-    built = built or settings.build_dir / "governance.duckdb"
-    if not built.exists():
-        raise PipelineError(f"nothing to publish: {built} does not exist (did the build step run?)")
-    serving = settings.warehouse
-    serving.parent.mkdir(parents=True, exist_ok=True)
-    previous = serving.with_name(serving.name + ".previous")
-    if serving.exists():
-        tmp_prev = previous.with_name(previous.name + ".tmp")
-        tmp_prev.unlink(missing_ok=True)
-        os.link(serving, tmp_prev)
-        os.replace(tmp_prev, previous)
-    staged = serving.with_name(serving.name + ".incoming")
-    shutil.copyfile(built, staged)
-    os.replace(staged, serving)
-    _say(f"[publish] {serving}")
-    return serving
+    """Write-audit-publish: see ingest/publish.py."""
+    from .publish import publish as _publish
+
+    record = _publish(settings, built)
+    _say(f"[publish] {settings.warehouse} ({record['marts']} marts, {record['seconds']:.2f}s)")
+    return settings.warehouse
+
+
+# ---------------------------------------------------------------- serve
+def export(settings: Settings) -> dict:
+    """Every mart as Parquet, CSV and XLSX (ingest/exports.py), with a progress bar."""
+    from rich.progress import Progress
+
+    from .exports import export_all
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("exporting marts", total=None)
+
+        def step(i, n, name):
+            progress.update(task, total=n, completed=i - 1, description=f"exporting {name}")
+
+        result = export_all(settings, step)
+    _say(f"[export] {result['marts']} marts -> {result['folder']} ({result['seconds']:.1f}s)")
+    return result
+
+
+def mirror(settings: Settings, dsn: str | None, reader_login: str | None = None) -> dict | None:
+    """Publish the marts into PostgreSQL; without a DSN there is nothing to mirror to."""
+    if not dsn:
+        _say("[mirror] skipped: set GOVWH_PG_DSN (postgresql://user@host:port/db) to mirror the marts")
+        return None
+    from .mirror import mirror as _mirror
+
+    result = _mirror(settings, dsn, reader_login)
+    _say(f"[mirror] {result['tables']} tables, {result['rows']:,} rows -> PostgreSQL ({result['seconds']:.1f}s)")
+    return result
 
 
 # ---------------------------------------------------------------- summary

@@ -10,7 +10,7 @@ import time
 import duckdb
 import pytest
 
-from ingest.airflow_runner import airflow_env, run_dag
+from ingest.airflow_runner import airflow_env, run_dags
 from ingest.config import REPO_ROOT
 
 from conftest import make_settings
@@ -27,6 +27,12 @@ dag = bag.dags["governance_nightly"]
 print("TASKS", sorted(t.task_id for t in dag.tasks))
 print("UP", {{t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}})
 print("RUNS", dag.max_active_runs, dag.catchup, dag.timetable.expression)
+print("POOLS", {{t.task_id: t.pool for t in dag.tasks}})
+print("OUTLETS", {{t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}})
+print("CALLBACK", all(t.on_failure_callback for t in dag.tasks), dag.default_args["retry_exponential_backoff"])
+serve = bag.dags["governance_serve"]
+print("SERVE", sorted(t.task_id for t in serve.tasks), type(serve.timetable).__name__,
+      [a.name for a in serve.timetable.asset_condition.objects])
 """
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -36,18 +42,38 @@ print("RUNS", dag.max_active_runs, dag.catchup, dag.timetable.expression)
     assert ("UP {'fetch': [], 'parse': ['fetch'], 'build': ['parse'], 'publish': ['build'], "
             "'summary': ['publish']}") in out
     assert "RUNS 1 False 0 2 * * *" in out
+    assert ("POOLS {'fetch': 'default_pool', 'parse': 'default_pool', 'build': 'duckdb_writer', "
+            "'publish': 'duckdb_writer', 'summary': 'default_pool'}") in out
+    assert "OUTLETS {'publish': ['governance_warehouse']}" in out
+    assert "CALLBACK True True" in out
+    assert "SERVE ['export', 'mirror_postgres'] AssetTriggeredTimetable ['governance_warehouse']" in out
 
 
 def test_dag_file_has_no_heavy_imports_at_top_level():
     source = (REPO_ROOT / "dags" / "governance_nightly.py").read_text()
     top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert not any(mod in line for line in top_level for mod in ("duckdb", "dbt", "ingest", "openpyxl"))
+    serve = (REPO_ROOT / "dags" / "governance_serve.py").read_text()
+    assert not any(line.startswith(("import ingest", "from ingest")) for line in serve.splitlines())
+
+
+def test_failure_line_names_the_task_the_cause_and_the_last_good_warehouse(built_warehouse, monkeypatch):
+    from ingest.airflow_support import failure_line
+
+    class TI:  # what Airflow passes as context["task_instance"]
+        dag_id, task_id = "governance_nightly", "build"
+
+    monkeypatch.setenv("GOVWH_DATA_DIR", str(built_warehouse.data_dir))
+    monkeypatch.setenv("GOVWH_WAREHOUSE", str(built_warehouse.warehouse))
+    line = failure_line({"task_instance": TI(), "exception": RuntimeError("dbt build failed (1 failing nodes)")})
+    assert line.startswith("governance_nightly.build failed: dbt build failed (1 failing nodes)")
+    assert f"the last good warehouse is still {built_warehouse.warehouse} (published 20" in line
 
 
 @pytest.mark.airflow
-def test_airflow_dags_test_builds_the_warehouse(tmp_path):
+def test_airflow_dags_test_builds_the_warehouse_and_serves_it(tmp_path):
     settings = make_settings(tmp_path / "data")
-    run_dag(settings)
+    run_dags(settings)
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         years = dict(con.execute("select indicator_code, count(distinct year) from marts.fct_indicator_scores "
@@ -61,3 +87,4 @@ def test_airflow_dags_test_builds_the_warehouse(tmp_path):
     assert leader == [("Đà Nẵng", 70.0)]
     assert curated == (99,)
     assert (settings.data_dir / "airflow" / "airflow.db").exists()
+    assert len(list((settings.data_dir / "exports" / "csv").glob("*.csv"))) == 21  # the serving DAG ran

@@ -18,6 +18,11 @@ def test_compose_runs_airflow_components_on_postgres():
         assert command in services[name]["command"]
         assert services[name]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     assert services["postgres"]["image"].startswith("postgres")
+    env = services["airflow-scheduler"]["environment"]
+    assert env["GOVWH_PG_DSN"].endswith("@postgres:5432/governance") and env["GOVWH_PG_READER"] == "bi_reader"
+    assert "pools set duckdb_writer 1" in " ".join(services["airflow-init"]["command"])
+    init = (REPO_ROOT / "docker" / "postgres-init.sql").read_text()
+    assert "CREATE DATABASE governance" in init and "CREATE ROLE bi_reader LOGIN" in init
 
 
 def test_every_component_code_a_parser_emits_is_in_the_seed():

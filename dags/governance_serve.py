@@ -1,0 +1,60 @@
+"""Serve the published warehouse: runs whenever governance_nightly publishes it (the Asset
+`governance_warehouse`). Exports every mart (Parquet, CSV, XLSX) and mirrors the marts into
+PostgreSQL for BI tools when GOVWH_PG_DSN is set. Reads the serving file read-only.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+WAREHOUSE = Asset("governance_warehouse")
+
+
+def _settings():
+    from ingest.config import Settings
+
+    return Settings.from_env()
+
+
+def _on_failure(context):
+    from ingest.airflow_support import on_failure
+
+    on_failure(context)
+
+
+@dag(
+    dag_id="governance_serve",
+    description="Exports and the PostgreSQL mirror of the published governance warehouse",
+    schedule=[WAREHOUSE],
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Ho_Chi_Minh"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": int(os.environ.get("GOVWH_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "on_failure_callback": _on_failure,
+    },
+    tags=["governance", "serving"],
+)
+def governance_serve():
+    @task
+    def export() -> dict:
+        from ingest import pipeline
+
+        return pipeline.export(_settings())
+
+    @task
+    def mirror_postgres() -> dict | None:
+        from ingest import pipeline
+
+        return pipeline.mirror(_settings(), os.environ.get("GOVWH_PG_DSN"), os.environ.get("GOVWH_PG_READER"))
+
+    export()
+    mirror_postgres()
+
+
+governance_serve()

@@ -1,0 +1,29 @@
+"""Small helpers the DAG files use, kept here so they are tested without Airflow."""
+from __future__ import annotations
+
+import logging
+
+WAREHOUSE_ASSET_NAME = "governance_warehouse"
+WRITER_POOL = "duckdb_writer"
+
+log = logging.getLogger("governance")
+
+
+def failure_line(context: dict) -> str:
+    """One line for the on-call: which task failed, why, and where the last good warehouse is."""
+    from .config import Settings
+    from .publish import last_publish
+
+    settings = Settings.from_env()
+    ti = context.get("task_instance") or context.get("ti")
+    task = getattr(ti, "task_id", "?")
+    dag = getattr(ti, "dag_id", "?")
+    error = context.get("exception")
+    last = last_publish(settings)
+    when = f"published {last['at']}" if last else "never published"
+    return (f"{dag}.{task} failed: {error!s}"[:600] +
+            f" | the last good warehouse is still {settings.warehouse} ({when})")
+
+
+def on_failure(context: dict) -> None:
+    log.error(failure_line(context))

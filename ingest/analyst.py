@@ -1,0 +1,178 @@
+"""Analyst commands on the serving warehouse (read-only): status, rank, profile, sql.
+
+Tables print with rich (aligned columns in a terminal, plain text when piped).
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from . import names
+from .config import Settings
+from .errors import PipelineError
+from .landing import RawStore
+from .publish import last_publish, previous_path
+
+import sys
+
+# In a terminal rich uses its width; piped into a file or a notebook, a wide table beats wrapping.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def connect(settings: Settings):
+    if not settings.warehouse.exists():
+        raise PipelineError(f"no warehouse at {settings.warehouse}: run `make run` first")
+    return duckdb.connect(str(settings.warehouse), read_only=True)
+
+
+def _table(title: str, header: list[str], rows, justify_right: set[int] = frozenset()) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="right" if i in justify_right else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    return table
+
+
+def _arrow(change) -> str:
+    if change is None:
+        return ""
+    if change == 0:
+        return "="
+    return f"▲{change}" if change > 0 else f"▼{-change}"
+
+
+def status(settings: Settings) -> None:
+    last = last_publish(settings)
+    if last:
+        console.print(f"Serving warehouse: {settings.warehouse}")
+        console.print(f"  last {last['action']}: {last['at']} (took {last['seconds']} s), sha256 {last['sha256'][:16]}…")
+    else:
+        console.print(f"Serving warehouse: {settings.warehouse} (never published)")
+    console.print(f"  previous file kept for rollback: {'yes' if previous_path(settings).exists() else 'no'}")
+    records = RawStore(settings.raw_dir).records()
+    if records:
+        latest: dict[str, dict] = {}
+        for rec in records:
+            latest[rec["publication_id"]] = rec
+        outcomes = Counter(r["outcome"] for r in latest.values())
+        last_fetch = max(r["fetched_at"] for r in latest.values())
+        console.print(f"Fetched: {len(latest)} publications, last at {last_fetch} "
+                      f"({', '.join(f'{n} {o}' for o, n in sorted(outcomes.items()))}); "
+                      f"{len(list(settings.raw_dir.glob('*/*')))} raw files kept by hash")
+    con = connect(settings)
+    try:
+        rows = con.execute("""
+            select indicator_code, level, year, units_with_figure, units_ranked, is_complete
+            from marts.mart_coverage where component_code = 'overall' order by 1, 2, 3""").fetchall()
+        pubs = con.execute("select source_type, count(*) from marts.dim_publication group by 1 "
+                           "order by min(source_priority)").fetchall()
+    finally:
+        con.close()
+    console.print("Publications: " + ", ".join(f"{n} {t}" for t, n in pubs))
+    table_rows = [(i, lv, y, f"{n} of {r}" if r else f"{n}", "complete" if c else "partial") for i, lv, y, n, r, c in rows]
+    console.print(_table("Coverage of the headline index (units with a figure / units ranked)",
+                         ["indicator", "level", "year", "units", "table"], table_rows, {2, 3}))
+
+
+def rank(settings: Settings, indicator: str, year: int, level: str = "province", component: str = "overall",
+         top: int | None = None) -> list[tuple]:
+    con = connect(settings)
+    try:
+        rows = con.execute("""
+            select rank_label, unit_name, score_2dp, tier, rank_change, value_source_type,
+                   case when rank_from_wording then 'rank from wording' when rank_derived then 'rank derived'
+                        when rank_from_order_of_listing then 'order of listing' end as caveat
+            from marts.fct_rankings
+            where indicator_code = ? and year = ? and level = ? and component_code = ?
+            order by rank nulls last, score desc nulls last, unit_name""",
+                           [indicator, year, level, component]).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        raise PipelineError(f"no {indicator} {component} figures for {level}s in {year}")
+    rows = rows[:top] if top else rows
+    shown = [(r[0] or "-", r[1], f"{r[2]:.2f}" if r[2] is not None else "", r[3], _arrow(r[4]), r[5], r[6])
+             for r in rows]
+    plural = {"province": "provinces", "ministry": "ministries"}[level]
+    console.print(_table(f"{indicator} {component} {year}, {plural}", ["rank", "unit", "score", "tier", "change",
+                                                                      "source", "note"], shown, {2}))
+    return rows
+
+
+def resolve_province(name: str) -> str:
+    registry = names.provinces()
+    key = registry.lookup(name, 2024) or registry.lookup(name)
+    if key is None:
+        raise PipelineError(f"unknown province {name!r}; nearest: {', '.join(registry.candidates(name))}")
+    return key
+
+
+def profile(settings: Settings, name: str) -> list[tuple]:
+    key = resolve_province(name)
+    con = connect(settings)
+    try:
+        info = con.execute("""select p.province_name, p.province_code, p.region_en, c.province_name, p.is_current
+            from marts.dim_province p join marts.dim_province c on c.province_key = p.current_province_key
+            where p.province_key = ?""", [key]).fetchone()
+        rows = con.execute("""
+            select year, pci_score, pci_rank_label, pci_tier, papi_score, papi_rank_label,
+                   par_index_score, par_index_rank_label, sipas_score, sipas_rank_label
+            from marts.mart_province_scorecard where province_key = ? order by year""", [key]).fetchall()
+        streaks = con.execute("""
+            select indicator_code, year, streak_top1_years, streak_top1_status, streak_top3_years, streak_top3_status
+            from marts.mart_streaks where unit_key = ? and level = 'province' and rank is not null
+            qualify row_number() over (partition by indicator_code order by year desc) = 1
+            order by indicator_code""", [key]).fetchall()
+        components = con.execute("""
+            select r.year, d.name_en, r.score_2dp, r.rank_label from marts.fct_rankings r
+            join marts.dim_component d on d.indicator_code = r.indicator_code and d.component_code = r.component_code
+            where r.unit_key = ? and r.indicator_code = 'pci' and r.component_code not in ('overall', 'overall_unweighted')
+              and r.year = (select max(year) from marts.fct_rankings where unit_key = ? and indicator_code = 'pci'
+                            and component_code not in ('overall', 'overall_unweighted'))
+            order by d.sort_order""", [key, key]).fetchall()
+    finally:
+        con.close()
+    pname, code, region, today, is_current = info
+    console.print(f"[bold]{pname}[/bold] (GSO {code}, {region})" +
+                  ("" if is_current else f"; part of {today} since the 2025 reform"))
+
+    def fmt(score, label):
+        return "" if score is None and label is None else f"{score:.2f}" + (f" ({label})" if label else "") \
+            if score is not None else f"({label})"
+
+    shown = [(y, fmt(a, b), c, fmt(d, e), fmt(f, g), fmt(h, i)) for y, a, b, c, d, e, f, g, h, i in rows]
+    console.print(_table("Every indicator over the years (score, rank)", ["year", "PCI", "PCI tier", "PAPI",
+                                                                           "PAR INDEX", "SIPAS"], shown))
+    if components:
+        console.print(_table(f"PCI sub-indices, {components[0][0]}", ["sub-index", "score", "rank"],
+                             [(n, f"{s:.2f}" if s is not None else "", r) for _y, n, s, r in components], {1}))
+    if streaks:
+        console.print(_table("Streaks as of the latest ranked year", ["indicator", "as of", "years 1st", "",
+                                                                     "years top 3", ""], streaks))
+    return rows
+
+
+def sql(settings: Settings, query: str, limit: int = 50) -> list[tuple]:
+    con = connect(settings)
+    try:
+        cur = con.execute(query)
+        header = [d[0] for d in cur.description] if cur.description else []
+        rows = cur.fetchall() if cur.description else []
+    except duckdb.Error as exc:
+        raise PipelineError(f"query failed: {exc}") from exc
+    finally:
+        con.close()
+    console.print(_table("", header, rows[:limit]))
+    if len(rows) > limit:
+        console.print(f"({len(rows) - limit} more rows not shown; {len(rows)} in all)")
+    return rows
+
+
+def dump_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")

@@ -1,0 +1,85 @@
+"""Exports of every mart from the serving warehouse, for people who do not query databases:
+
+    <exports>/parquet/<mart>.parquet
+    <exports>/csv/<mart>.csv          UTF-8 with a byte-order mark, so Excel shows Vietnamese right
+    <exports>/governance_marts.xlsx   one sheet per mart, plus a sheet of sources (openpyxl)
+
+Written to a temporary folder and swapped in whole, so a reader never sees half an export.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+
+from .config import Settings
+
+XLSX_NAME = "governance_marts.xlsx"
+EXCEL_MAX_ROWS = 1_048_575
+
+
+def exports_dir(settings: Settings) -> Path:
+    return settings.data_dir / "exports"
+
+
+def marts(con) -> list[str]:
+    return [r[0] for r in con.execute("select table_name from information_schema.tables "
+                                      "where table_schema = 'marts' order by table_name").fetchall()]
+
+
+def _excel_value(value):
+    if isinstance(value, (dt.datetime, dt.date, int, float, str, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def export_all(settings: Settings, progress=None) -> dict:
+    """Export every mart; returns {'folder': path, 'marts': n, 'seconds': s}."""
+    from openpyxl import Workbook
+
+    started = time.perf_counter()
+    target = exports_dir(settings)
+    staging = target.with_name(target.name + ".incoming")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "parquet").mkdir(parents=True)
+    (staging / "csv").mkdir()
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    book = Workbook(write_only=True)
+    try:
+        names = marts(con)
+        for i, name in enumerate(names, start=1):
+            if progress:
+                progress(i, len(names), name)
+            con.execute(f"copy marts.{name} to '{staging / 'parquet' / (name + '.parquet')}' (format parquet)")
+            cur = con.execute(f"select * from marts.{name} order by all")
+            header = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            with open(staging / "csv" / f"{name}.csv", "w", encoding="utf-8-sig", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows(rows)
+            sheet = book.create_sheet(title=name[:31])
+            sheet.append(header)
+            for row in rows[:EXCEL_MAX_ROWS]:
+                sheet.append([_excel_value(v) for v in row])
+        sources = book.create_sheet(title="sources")
+        cur = con.execute("select publication_id, title, publisher, source_type, citation_url, licence "
+                          "from marts.dim_publication order by source_priority, publication_id")
+        sources.append([d[0] for d in cur.description])
+        for row in cur.fetchall():
+            sources.append(list(row))
+        book.save(staging / XLSX_NAME)
+    finally:
+        con.close()
+    old = target.with_name(target.name + ".previous")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return {"folder": str(target), "marts": len(names), "seconds": round(time.perf_counter() - started, 2)}
