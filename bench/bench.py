@@ -58,7 +58,10 @@ def main() -> None:
         rows.append(("cold run (fetch+parse+dbt build+publish), bundle", *measure(run, env)))
         rows.append(("second run, nothing new upstream", *measure(run, env)))
         rows.append(("dbt build alone (into the private build file)", *measure([PY, "-m", "ingest", "build"], env)))
-        rows.append(("parse step alone (13 publications, bundle)", *measure([PY, "-m", "ingest", "parse"], env)))
+        rows.append(("parse step alone (13 workbooks + 99 curated files)", *measure([PY, "-m", "ingest", "parse"], env)))
+        rows.append(("publish alone (audit + atomic replace)", *measure([PY, "-m", "ingest", "publish"], env)))
+        rows.append(("report: the static site, all pages", *measure([PY, "-m", "ingest", "report"], env)))
+        rows.append(("exports: Parquet + CSV + XLSX of every mart", *measure([PY, "-m", "ingest", "export"], env)))
         originals = Path(os.environ.get("GOVWH_ORIGINALS", REPO.parent / "shared" / "sources" / "originals"))
         if originals.is_dir():
             code = ("from ingest import catalogue; from ingest.bundle import parse_original; from pathlib import Path;"

@@ -1,7 +1,8 @@
 """Nightly refresh of the governance warehouse.
 
 Thin on purpose: each task calls one step of the tested `ingest` package, in the order the
-data flows (fetch -> parse -> dbt build into a private file -> publish -> summary). Every
+data flows (fetch -> parse -> dbt build into a private file -> publish -> summary and the
+static report). Every
 DuckDB writer runs in the one-slot pool `duckdb_writer`; publishing updates the Asset
 `governance_warehouse`, which schedules the serving DAG (exports, PostgreSQL mirror).
 Nothing heavy is imported at parse time.
@@ -76,6 +77,12 @@ def governance_nightly():
         return str(pipeline.publish(_settings(), Path(built)))
 
     @task
+    def report(_published: str) -> dict:
+        from ingest import pipeline
+
+        return pipeline.report(_settings())
+
+    @task
     def summary(_published: str) -> str:
         from ingest import pipeline
 
@@ -87,7 +94,9 @@ def governance_nightly():
     parsed = parse()
     built = build()
     landed >> parsed >> built
-    summary(publish(built))
+    published = publish(built)
+    summary(published)
+    report(published)
 
 
 governance_nightly()

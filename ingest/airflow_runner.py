@@ -18,7 +18,7 @@ from .errors import PipelineError
 
 DAG_ID = "governance_nightly"
 SERVE_DAG_ID = "governance_serve"
-_PROGRESS = re.compile(r"\[(fetch|parse|build|publish|export|mirror)[\] ]|warning: |error: |"
+_PROGRESS = re.compile(r"\[(fetch|parse|build|publish|export|mirror|report)[\] ]|warning: |error: |"
                        r"Task instance .* (SUCCESS|FAILED)|failed: .* the last good warehouse|"
                        r"Marking task as (SUCCESS|FAILED|UP_FOR_RETRY)")
 

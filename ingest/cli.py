@@ -7,6 +7,7 @@
     govwh sql "select ..."         read-only SQL on the serving warehouse
     govwh rollback                 put the previous serving warehouse back
     govwh export | mirror          exports (Parquet, CSV, XLSX) | PostgreSQL mirror ($GOVWH_PG_DSN)
+    govwh report                   the static HTML site of the rankings
     govwh resolve NAME ...         names -> unit keys (exit 1 on unknown names)
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     sub.add_parser("rollback", help="put the previous serving warehouse back")
     sub.add_parser("export", help="every mart as Parquet, CSV (UTF-8 with BOM) and one XLSX workbook")
+    sub.add_parser("report", help="the static HTML site of the rankings ($GOVWH_DATA_DIR/site)")
     mirror = sub.add_parser("mirror", help="publish the marts into PostgreSQL ($GOVWH_PG_DSN)")
     mirror.add_argument("--dsn", default=os.environ.get("GOVWH_PG_DSN"))
     mirror.add_argument("--reader-login", default=os.environ.get("GOVWH_PG_READER"),
@@ -91,6 +93,9 @@ def _dispatch(args, settings: Settings) -> int:
             print(pipeline.summary(settings))
             from .exports import exports_dir
 
+            from .report import site_dir
+
+            print(f"Report (static site): {site_dir(settings) / 'index.html'}")
             print(f"Exports (Parquet, CSV, XLSX): {exports_dir(settings)}")
     elif command == "fetch":
         pipeline.fetch_all(settings)
@@ -115,6 +120,8 @@ def _dispatch(args, settings: Settings) -> int:
 
         record = rollback(settings)
         print(f"rolled back: {settings.warehouse} is again the previous warehouse (sha256 {record['sha256'][:16]}…)")
+    elif command == "report":
+        pipeline.report(settings)
     elif command == "export":
         pipeline.export(settings)
     elif command == "mirror":

@@ -240,6 +240,15 @@ def export(settings: Settings) -> dict:
     return result
 
 
+def report(settings: Settings) -> dict:
+    """The static HTML site (ingest/report.py)."""
+    from .report import build_site
+
+    result = build_site(settings)
+    _say(f"[report] {result['pages']} pages -> {result['folder']}/index.html ({result['seconds']:.1f}s)")
+    return result
+
+
 def mirror(settings: Settings, dsn: str | None, reader_login: str | None = None) -> dict | None:
     """Publish the marts into PostgreSQL; without a DSN there is nothing to mirror to."""
     if not dsn:

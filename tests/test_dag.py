@@ -38,12 +38,12 @@ print("SERVE", sorted(t.task_id for t in serve.tasks), type(serve.timetable).__n
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "ERRORS {}" in out
-    assert "TASKS ['build', 'fetch', 'parse', 'publish', 'summary']" in out
+    assert "TASKS ['build', 'fetch', 'parse', 'publish', 'report', 'summary']" in out
     assert ("UP {'fetch': [], 'parse': ['fetch'], 'build': ['parse'], 'publish': ['build'], "
-            "'summary': ['publish']}") in out
+            "'summary': ['publish'], 'report': ['publish']}") in out
     assert "RUNS 1 False 0 2 * * *" in out
     assert ("POOLS {'fetch': 'default_pool', 'parse': 'default_pool', 'build': 'duckdb_writer', "
-            "'publish': 'duckdb_writer', 'summary': 'default_pool'}") in out
+            "'publish': 'duckdb_writer', 'summary': 'default_pool', 'report': 'default_pool'}") in out
     assert "OUTLETS {'publish': ['governance_warehouse']}" in out
     assert "CALLBACK True True" in out
     assert "SERVE ['export', 'mirror_postgres'] AssetTriggeredTimetable ['governance_warehouse']" in out
@@ -88,3 +88,4 @@ def test_airflow_dags_test_builds_the_warehouse_and_serves_it(tmp_path):
     assert curated == (99,)
     assert (settings.data_dir / "airflow" / "airflow.db").exists()
     assert len(list((settings.data_dir / "exports" / "csv").glob("*.csv"))) == 21  # the serving DAG ran
+    assert (settings.data_dir / "site" / "index.html").is_file()  # the report task ran after publish

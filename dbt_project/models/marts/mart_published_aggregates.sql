@@ -4,7 +4,7 @@
 -- half a unit of the published precision plus 0.005 for the inputs' own 2-decimal rounding.
 with stats as (
     select indicator_code, level, year, component_code,
-           round(avg(value), 9) as computed_mean, median(value) as computed_median, count(value) as units_in_mean
+           avg(value::decimal(38, 16))::double as computed_mean, median(value) as computed_median, count(value) as units_in_mean
     from {{ ref('fct_indicator_scores') }}
     where value is not null
     group by all

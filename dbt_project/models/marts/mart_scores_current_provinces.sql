@@ -22,7 +22,7 @@ predecessors as (
 ),
 grouped as (
     select current_province_key, indicator_code, level, component_code, year,
-           round(avg(value), 9) as mean_value, min(value) as min_value, max(value) as max_value,  -- rounded: parallel sums are not bit-stable
+           avg(value::decimal(38, 16))::double as mean_value, min(value) as min_value, max(value) as max_value,  -- exact decimal sum: a parallel double sum is not bit-stable
            count(*) as provinces_with_figure,
            string_agg(province_key, ',' order by province_key) as province_keys
     from figures

@@ -5,7 +5,7 @@ with stats as (
     select indicator_code, level, component_code, year,
            count(score) as units_with_score,
            bool_and(table_is_complete) as table_is_complete,
-           round(avg(score), 9) as mean_score, median(score) as median_score,
+           avg(score::decimal(38, 16))::double as mean_score, median(score) as median_score,
            min(score) as min_score, max(score) as max_score
     from {{ ref('fct_rankings') }}
     group by all

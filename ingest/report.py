@@ -1,0 +1,325 @@
+"""A static HTML site of the rankings, built from the serving warehouse (read-only).
+
+    govwh report            -> $GOVWH_DATA_DIR/site/index.html (open it, share it, print it)
+
+Pages: a ranked table per indicator, level and year ("n of N", tiers, rank-change arrows, the
+published average); a bump chart of ranks per indicator and level with any unit selectable; a
+page per province and per ministry; coverage and conflicts. Charts are Plotly (plotly.js ships
+inside the plotly wheel, so the site works offline: no CDN); each chart has its data as a table
+beneath it. The site is written to a temporary folder and swapped in whole.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .config import Settings
+from .publish import last_publish
+
+INDICATOR_ORDER = ["par_index", "sipas", "pci", "papi"]
+LEVEL_LABEL = {"province": "provinces", "ministry": "ministries"}
+SHORT = {"par_index": "PAR INDEX", "sipas": "SIPAS", "pci": "PCI", "papi": "PAPI"}
+BUMP_TOP = 10
+
+
+def site_dir(settings: Settings) -> Path:
+    return settings.data_dir / "site"
+
+
+def _rows(con, sql: str, params=None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def _json(spec: dict) -> str:
+    # "</" must not close the <script> element the JSON sits in
+    return json.dumps(spec, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _unit_page(level: str, key: str) -> str:
+    return f"{'province' if level == 'province' else 'ministry'}/{key}.html"
+
+
+def _caveat(r: dict) -> str | None:
+    if r.get("rank_from_wording"):
+        return "rank read from wording"
+    if r.get("rank_derived"):
+        return "rank derived from a change"
+    if r.get("rank_from_order_of_listing"):
+        return "order of listing"
+    return None
+
+
+class Site:
+    def __init__(self, settings: Settings, out: Path):
+        self.settings, self.out = settings, out
+        self.env = Environment(loader=PackageLoader("ingest", "templates"), autoescape=select_autoescape(["html"]),
+                               trim_blocks=True, lstrip_blocks=True)
+        last = last_publish(settings) or {}
+        self.common = {"published_at": last.get("at", "unknown"), "published_sha": last.get("sha256", "?" * 12),
+                       "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.pages = 0
+
+    def write(self, rel: str, template: str, **context) -> None:
+        depth = rel.count("/")
+        html = self.env.get_template(template).render(root="../" * depth, **self.common, **context)
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+        self.pages += 1
+
+
+def build_site(settings: Settings, out: Path | None = None) -> dict:
+    started = time.perf_counter()
+    target = out or site_dir(settings)
+    staging = target.with_name(target.name + ".incoming")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "assets").mkdir(parents=True)
+    import plotly
+
+    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", staging / "assets" / "plotly.min.js")
+    static = Path(__file__).parent / "static"
+    for name in ("site.css", "site.js"):
+        shutil.copyfile(static / name, staging / "assets" / name)
+
+    site = Site(settings, staging)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        _write_rankings(site, con)
+        _write_units(site, con)
+        _write_coverage(site, con)
+        _write_conflicts(site, con)
+    finally:
+        con.close()
+    old = target.with_name(target.name + ".previous")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return {"folder": str(target), "pages": site.pages, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _indicators(con) -> dict[str, dict]:
+    return {r["indicator_code"]: r for r in _rows(con, "select * from marts.dim_indicator")}
+
+
+def _write_rankings(site: Site, con) -> None:
+    indicators = _indicators(con)
+    coverage = _rows(con, """select indicator_code, level, year, greatest(units_with_figure, units_with_rank) as units_held,
+            units_with_figure, units_ranked, is_complete
+        from marts.mart_coverage where component_code = 'overall' and indicator_code in ('par_index', 'sipas', 'pci', 'papi')
+        and level in ('province', 'ministry') order by indicator_code, level, year""")
+    summaries = {(r["indicator_code"], r["level"], r["year"]): r for r in _rows(con, """
+        select indicator_code, level, year, published_average, mean_score, previous_year
+        from marts.mart_year_summaries where component_code = 'overall'""")}
+    rankings = _rows(con, """select r.*, f.value_source_url as source_url from marts.fct_rankings r
+        join marts.fct_indicator_scores f on f.score_id = r.ranking_id
+        where r.component_code = 'overall' order by r.rank nulls last, r.score desc nulls last, r.unit_name""")
+    by_table: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rankings:
+        by_table[(r["indicator_code"], r["level"], r["year"])].append(r)
+
+    groups = defaultdict(list)
+    for c in coverage:
+        groups[(c["indicator_code"], c["level"])].append(c)
+    index_groups = []
+    for ind in INDICATOR_ORDER:
+        for level in ("province", "ministry"):
+            years = groups.get((ind, level))
+            if not years:
+                continue
+            meta = indicators[ind]
+            slug = f"{ind}-{level}"
+            index_groups.append({"name_en": meta["name_en"], "name_vi": meta["name_vi"], "slug": slug,
+                                 "level_label": LEVEL_LABEL[level], "years": years})
+            for c in years:
+                rows = by_table.get((ind, level, c["year"]), [])
+                for r in rows:
+                    r["unit_page"] = _unit_page(level, r["unit_key"])
+                    r["source_type"] = r["value_source_type"]
+                    r["caveat"] = _caveat(r)
+                scored = [r for r in rows if r["score"] is not None]
+                spec = None
+                if scored:
+                    spec = _json({
+                        "data": [{"type": "bar", "orientation": "h", "x": [r["score"] for r in scored],
+                                  "y": [r["unit_name"] for r in scored], "marker": {"color": "#0b5cad"},
+                                  "hovertemplate": "%{y}: %{x:.2f}<extra></extra>"}],
+                        "layout": {"height": max(320, 22 * len(scored) + 80), "margin": {"l": 190, "r": 20, "t": 10, "b": 40},
+                                   "yaxis": {"autorange": "reversed", "automargin": True},
+                                   "xaxis": {"title": {"text": "score"}}}})
+                summary = summaries.get((ind, level, c["year"]), {})
+                site.write(f"ranking/{slug}-{c['year']}.html", "ranking.html", title=f"{SHORT[ind]} {c['year']}",
+                           charts=bool(spec), spec=spec, rows=rows, name_en=meta["name_en"], name_vi=meta["name_vi"],
+                           year=c["year"], level_label=LEVEL_LABEL[level], units_with_figure=c["units_with_figure"],
+                           units_ranked=c["units_ranked"], is_complete=c["is_complete"],
+                           published_average=summary.get("published_average"), mean_score=summary.get("mean_score"),
+                           previous_year=summary.get("previous_year"))
+            _write_bump(site, ind, level, meta, [r for k, v in by_table.items() if k[:2] == (ind, level) for r in v])
+    site.write("index.html", "index.html", title="Rankings", charts=False, groups=index_groups)
+
+
+def _write_bump(site: Site, ind: str, level: str, meta: dict, rows: list[dict]) -> None:
+    ranked = [r for r in rows if r["rank"] is not None]
+    if not ranked:
+        return
+    years = sorted({r["year"] for r in ranked})
+    latest = max(years)
+    units: dict[str, dict] = {}
+    for r in ranked:
+        u = units.setdefault(r["unit_key"], {"key": r["unit_key"], "name": r["unit_name"], "ranks": {},
+                                              "page": _unit_page(level, r["unit_key"])})
+        u["ranks"][r["year"]] = r["rank"]
+    series = {}
+    span = list(range(min(years), max(years) + 1))  # a year without a rank breaks the line
+    for key, u in units.items():
+        series[key] = {"type": "scatter", "mode": "lines+markers", "name": u["name"], "meta": key,
+                       "x": span, "y": [u["ranks"].get(y) for y in span], "connectgaps": False,
+                       "hovertemplate": u["name"] + " %{x}: rank %{y}<extra></extra>"}
+    top = sorted((u for u in units.values() if u["ranks"].get(latest, 999) <= BUMP_TOP),
+                 key=lambda u: u["ranks"][latest])
+    spec = {"data": [series[u["key"]] for u in top],
+            "layout": {"height": 520, "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
+                       "yaxis": {"autorange": "reversed", "title": {"text": "rank"}, "dtick": 5, "zeroline": False},
+                       "xaxis": {"dtick": 1, "title": {"text": "year"}}, "legend": {"orientation": "h"}}}
+    site.write(f"bump/{ind}-{level}.html", "bump.html", title=f"{SHORT[ind]} ranks over the years", charts=True,
+               spec=_json(spec), series_json=_json(series), name_en=meta["name_en"], level_label=LEVEL_LABEL[level],
+               top_n=BUMP_TOP, latest_year=latest, years=years,
+               units=sorted(units.values(), key=lambda u: u["name"]))
+
+
+def _history_spec(history: list[dict]) -> str | None:
+    by_ind = defaultdict(list)
+    for h in history:
+        if h["rank"] is not None:
+            by_ind[h["indicator_label"]].append(h)
+    if not by_ind:
+        return None
+    data = []
+    for label, hs in by_ind.items():
+        ranks = {h["year"]: h["rank"] for h in hs}
+        span = list(range(min(ranks), max(ranks) + 1))  # a year without a rank breaks the line
+        data.append({"type": "scatter", "mode": "lines+markers", "name": label, "x": span,
+                     "y": [ranks.get(y) for y in span], "connectgaps": False,
+                     "hovertemplate": label + " %{x}: rank %{y}<extra></extra>"})
+    return _json({"data": data, "layout": {"height": 380, "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
+                                           "yaxis": {"autorange": "reversed", "title": {"text": "rank"},
+                                                     "zeroline": False},
+                                           "xaxis": {"dtick": 1}, "legend": {"orientation": "h"}}})
+
+
+def _write_units(site: Site, con) -> None:
+    history = _rows(con, """select r.indicator_code, r.level, r.unit_key, r.year, r.score, r.rank_label, r.rank, r.tier,
+            r.rank_change, r.value_source_type as source_type, f.value_source_url as source_url
+        from marts.fct_rankings r join marts.fct_indicator_scores f on f.score_id = r.ranking_id
+        where r.component_code = 'overall' order by r.indicator_code, r.year""")
+    by_unit = defaultdict(list)
+    for h in history:
+        h["indicator_label"] = SHORT.get(h["indicator_code"], h["indicator_code"])
+        by_unit[(h["level"], h["unit_key"])].append(h)
+    streaks = defaultdict(list)
+    for s in _rows(con, """select * from marts.mart_streaks where rank is not null
+            qualify row_number() over (partition by indicator_code, level, unit_key order by year desc) = 1"""):
+        def fmt(k):
+            years, status = s[f"streak_top{k}_years"], s[f"streak_top{k}_status"]
+            return "no" if status == "not_in_top" else (f"at least {years}" if status == "at_least" else str(years))
+        streaks[(s["level"], s["unit_key"])].append({"indicator_label": SHORT.get(s["indicator_code"]), "year": s["year"],
+                                                     "rank": s["rank"], "top1": fmt(1), "top3": fmt(3), "top10": fmt(10)})
+    components = defaultdict(list)
+    for c in _rows(con, """select r.level, r.unit_key, r.indicator_code, r.year, r.score, r.rank_label, d.name_en, d.name_vi,
+            f.value_source_type as source_type, f.value_source_url as source_url
+        from marts.fct_rankings r
+        join marts.dim_component d on d.indicator_code = r.indicator_code and d.component_code = r.component_code
+        join marts.fct_indicator_scores f on f.score_id = r.ranking_id
+        where r.component_code not in ('overall', 'overall_unweighted') and r.score is not null
+          and ((r.level = 'province' and r.indicator_code = 'pci') or (r.level = 'ministry' and r.indicator_code = 'par_index'))
+        qualify r.year = max(r.year) over (partition by r.level, r.unit_key)
+        order by d.sort_order"""):
+        components[(c["level"], c["unit_key"])].append(c)
+
+    provinces = _rows(con, """select p.*, c.province_name as today_name, c.province_key as today_key
+        from marts.dim_province p join marts.dim_province c on c.province_key = p.current_province_key
+        order by p.province_name""")
+    listed = []
+    for p in provinces:
+        key = p["province_key"]
+        hist = by_unit.get(("province", key), [])
+        if not hist:
+            continue
+        era = "" if p["valid_to"] is None else f"; existed until {p['valid_to']}"
+        comps = components.get(("province", key), [])
+        site.write(_unit_page("province", key), "unit.html", title=p["province_name"], charts=bool(_history_spec(hist)),
+                   name=p["province_name"], subtitle=f"{p['official_name']} · GSO code {p['province_code']} · "
+                   f"{p['region_en']}{era}", today=p["today_name"] if p["today_key"] != key else None,
+                   today_unofficial=p["today_key"] != key, spec=_history_spec(hist), history=hist,
+                   components=comps, components_title=f"PCI {comps[0]['year']}" if comps else "",
+                   streaks=streaks.get(("province", key), []))
+        listed.append({"page": _unit_page("province", key), "name": p["province_name"],
+                       "note": "" if p["valid_to"] is None else f"(until {p['valid_to'].year})"})
+    site.write("provinces.html", "list.html", title="Provinces", charts=False, units=listed,
+               intro="Every province with a figure in the warehouse, including Hà Tây (until 2008) and the "
+                     "provinces merged on 2025-07-01.")
+    ministries = _rows(con, "select * from marts.dim_ministry order by ministry_name")
+    listed = []
+    for m in ministries:
+        key = m["ministry_key"]
+        hist = by_unit.get(("ministry", key), [])
+        if not hist:
+            continue
+        comps = components.get(("ministry", key), [])
+        site.write(_unit_page("ministry", key), "unit.html", title=m["ministry_name"], charts=bool(_history_spec(hist)),
+                   name=m["ministry_name"], subtitle=f"{m['ministry_name_en']} · {m['kind']}" +
+                   (f" · {m['note']}" if m["note"] else ""), today=None, today_unofficial=False,
+                   spec=_history_spec(hist), history=hist, components=comps,
+                   components_title=f"PAR INDEX {comps[0]['year']}" if comps else "",
+                   streaks=streaks.get(("ministry", key), []))
+        listed.append({"page": _unit_page("ministry", key), "name": m["ministry_name"], "note": m["ministry_name_en"]})
+    site.write("ministries.html", "list.html", title="Ministries", charts=False, units=listed,
+               intro="Ministries and ministry-level agencies ranked in the ministerial PAR INDEX.")
+
+
+def _write_coverage(site: Site, con) -> None:
+    rows = _rows(con, """select indicator_code as indicator, level, year, units_with_figure, units_ranked, is_complete
+        from marts.mart_coverage where component_code = 'overall' and units_ranked is not null
+        order by indicator_code, level, year""")
+    traces = defaultdict(lambda: {"x": [], "y": []})
+    for r in rows:
+        t = traces[f"{SHORT.get(r['indicator'], r['indicator'])} ({r['level']})"]
+        t["x"].append(r["year"])
+        t["y"].append(round(100.0 * r["units_with_figure"] / r["units_ranked"], 1))
+    spec = _json({"data": [{"type": "scatter", "mode": "lines+markers", "name": name, **t,
+                            "hovertemplate": name + " %{x}: %{y}%<extra></extra>"} for name, t in traces.items()],
+                  "layout": {"height": 380, "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
+                             "yaxis": {"title": {"text": "% of ranked units with a figure"}, "range": [0, 105]},
+                             "xaxis": {"dtick": 1}, "legend": {"orientation": "h"}}})
+    publications = _rows(con, """select p.publication_id, p.title, p.source_type, p.citation_url, count(o.observation_id) as figures
+        from marts.dim_publication p left join marts.fct_observations o using (publication_id)
+        group by all order by min(p.source_priority), p.publication_id""")
+    for p in publications:
+        p["host"] = urlparse(p["citation_url"]).hostname or p["citation_url"]
+    site.write("coverage.html", "coverage.html", title="Coverage", charts=True, spec=spec, rows=rows,
+               publications=publications)
+
+
+def _write_conflicts(site: Site, con) -> None:
+    rows = []
+    for c in _rows(con, "select * from marts.mart_conflicts order by indicator_code, year, unit_name"):
+        is_value = c["conflict_kind"] == "value"
+        rows.append({"indicator": SHORT.get(c["indicator_code"], c["indicator_code"]), "component": c["component_code"],
+                     "year": c["year"], "unit_name": c["unit_name"], "unit_page": _unit_page(c["level"], c["unit_key"]),
+                     "kind": c["conflict_kind"], "a": c["value_a"] if is_value else c["rank_a"],
+                     "b": c["value_b"] if is_value else c["rank_b"], "url_a": c["source_url_a"], "type_a": c["source_type_a"],
+                     "url_b": c["source_url_b"], "type_b": c["source_type_b"],
+                     "preferred": {"a": "A", "b": "B"}.get(c["preferred_side"], "")})
+    site.write("conflicts.html", "conflicts.html", title="Conflicts", charts=False, rows=rows)

@@ -1,0 +1,149 @@
+"""The static report: built from the published warehouse, checked in a real headless Chromium
+(Debian's chromium, driven by Playwright without any browser download)."""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ingest.config import REPO_ROOT
+from ingest.report import build_site
+
+ARTIFACTS = Path(os.environ.get("GOVWH_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def site(built_warehouse):
+    result = build_site(built_warehouse)
+    return Path(result["folder"]), result
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("GOVWH_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("chromium not found and GOVWH_REQUIRE_CHROMIUM=1")
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    folder, _ = site
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_site_has_every_page_and_no_cdn(site):
+    folder, result = site
+    assert result["pages"] >= 150
+    for name in ("index.html", "coverage.html", "conflicts.html", "provinces.html", "ministries.html",
+                 "ranking/pci-province-2016.html", "ranking/par_index-ministry-2023.html", "bump/pci-province.html",
+                 "province/22.html", "province/28.html", "ministry/MOJ.html", "assets/plotly.min.js"):
+        assert (folder / name).is_file(), name
+    for page in folder.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert not re.search(r'<(script|link)[^>]+(src|href)="(https?:)?//', html), page  # nothing from a CDN
+        assert "Data last published 20" in html, page
+
+
+def test_internal_links_resolve(site):
+    folder, _ = site
+    broken = []
+    for page in folder.rglob("*.html"):
+        for href in re.findall(r'(?:href|src)="([^"#]+)"', page.read_text(encoding="utf-8")):
+            if href.startswith(("http://", "https://", "data:")):
+                continue
+            if not (page.parent / href).resolve().is_file():
+                broken.append((str(page.relative_to(folder)), href))
+    assert broken == []
+
+
+def _open(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.goto(url, wait_until="networkidle")
+    return page, problems
+
+
+PAGES = ["index.html", "ranking/pci-province-2016.html", "ranking/par_index-ministry-2023.html",
+         "bump/par_index-province.html", "province/22.html", "province/28.html", "ministry/MOJ.html",
+         "coverage.html", "conflicts.html"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_load_in_chromium_without_errors_and_charts_draw_marks(browser, served, path):
+    page, problems = _open(browser, f"{served}/{path}")
+    try:
+        assert problems == []
+        charts = page.locator(".chart").count()
+        if charts:
+            marks = page.evaluate("""() => Array.from(document.querySelectorAll('.chart')).map(c =>
+                c.querySelectorAll('g.trace path, g.trace .point').length)""")
+            assert all(m > 0 for m in marks), marks
+            assert page.locator("table").count() >= 1  # the chart's data beneath it
+    finally:
+        page.close()
+
+
+def test_vietnamese_text_and_figures_render(browser, served):
+    page, problems = _open(browser, f"{served}/ranking/pci-province-2016.html")
+    try:
+        first = page.locator("#scores-table tbody tr").first.inner_text()
+        assert "1 of 63" in first and "Đà Nẵng" in first and "70.00" in first and "Rất tốt" in first
+        assert page.locator("#scores-table a[rel~=external]").first.get_attribute("href").endswith("PCI_2016.xlsx")
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_bump_chart_adds_a_selected_province(browser, served):
+    page, problems = _open(browser, f"{served}/bump/pci-province.html")
+    try:
+        before = page.evaluate("document.getElementById('bump').data.length")
+        page.select_option("select[data-chart=bump]", label="Hà Tây")
+        page.wait_for_function(f"document.getElementById('bump').data.length > {before}")
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_screenshots_of_the_overview_and_a_province(browser, served):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for path, name in (("index.html", "overview.png"), ("province/22.html", "province-quang-ninh.png"),
+                       ("ranking/pci-province-2016.html", "ranking-pci-2016.png")):
+        page, problems = _open(browser, f"{served}/{path}")
+        page.screenshot(path=str(ARTIFACTS / name), full_page=False)
+        page.close()
+        assert problems == [] and (ARTIFACTS / name).stat().st_size > 10_000
