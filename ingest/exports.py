@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from .config import Settings
+from .fsutil import replace_dir
 
 XLSX_NAME = "governance_marts.xlsx"
 EXCEL_MAX_ROWS = 1_048_575
@@ -76,10 +76,5 @@ def export_all(settings: Settings, progress=None) -> dict:
         book.save(staging / XLSX_NAME)
     finally:
         con.close()
-    old = target.with_name(target.name + ".previous")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, target)
     return {"folder": str(target), "marts": len(names), "seconds": round(time.perf_counter() - started, 2)}

@@ -24,6 +24,7 @@ from . import catalogue
 from .config import DBT_PROJECT_DIR, Settings
 from .errors import PipelineError
 from .fetch import Landed, fetch, make_session
+from .fsutil import replace_dir
 from .landing import RawStore
 from .parsers import ParseContext, parse
 from .tidy import write_parquet
@@ -116,12 +117,7 @@ def parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]:
         _say(f"[parse {len(pubs):>3}/{len(pubs)}] {sum(1 for p in pubs if p.local_file)} curated files, "
              f"{curated_rows:,} rows (curated)")
     write_catalogue(catalogue.publications(settings), staging / "catalogue" / "publications.parquet")
-    old = settings.data_dir / "parsed.previous"
-    shutil.rmtree(old, ignore_errors=True)
-    if settings.parsed_dir.exists():
-        os.replace(settings.parsed_dir, old)
-    os.replace(staging, settings.parsed_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, settings.parsed_dir)
     return results
 
 

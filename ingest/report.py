@@ -11,7 +11,6 @@ beneath it. The site is written to a temporary folder and swapped in whole.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import defaultdict
@@ -23,6 +22,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .config import Settings
+from .fsutil import replace_dir
 from .publish import last_publish
 
 INDICATOR_ORDER = ["par_index", "sipas", "pci", "papi"]
@@ -101,12 +101,7 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
         _write_conflicts(site, con)
     finally:
         con.close()
-    old = target.with_name(target.name + ".previous")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, target)
     return {"folder": str(target), "pages": site.pages, "seconds": round(time.perf_counter() - started, 2)}
 
 

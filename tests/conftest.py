@@ -51,6 +51,15 @@ def warehouse_copy(built_warehouse, tmp_path) -> Settings:
     return make_settings(target)
 
 
+def query(settings: Settings, sql: str, params=None) -> list[tuple]:
+    """Run a query on a settings' serving warehouse, read-only."""
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

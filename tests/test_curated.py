@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from ingest import catalogue, pipeline
@@ -17,7 +16,7 @@ from ingest.errors import LayoutError, UnknownUnitError
 from ingest.parsers import ParseContext
 from ingest.parsers import curated as curated_parser
 
-from conftest import file_sha256, make_settings
+from conftest import file_sha256, make_settings, query
 
 HEADER = """# publication: {pub}
 # title: SYNTHETIC test fixture, not real figures
@@ -29,13 +28,6 @@ HEADER = """# publication: {pub}
 indicator,level,year,unit,score,rank,component,flags,note
 """
 
-
-def _query(settings, sql):
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _write(folder: Path, name: str, rows: str, pub: str | None = None) -> Path:
@@ -54,25 +46,25 @@ def _parse(path: Path):
 def test_every_transcribed_figure_is_kept_with_its_citation(built_warehouse):
     curated_rows = sum(sum(1 for line in p.read_text(encoding="utf-8").splitlines()[8:] if line.strip())
                        for p in CURATED_DIR.glob("*.csv"))
-    (units, aggregates) = _query(built_warehouse, """
+    (units, aggregates) = query(built_warehouse, """
         select (select count(*) from marts.fct_observations where source_type <> 'publisher_file'),
                (select count(*) from marts.mart_published_aggregates)""")[0]
     assert units + aggregates == curated_rows == 1627  # 1,629 transcribed; 2 repeats merged on import
-    (uncited,) = _query(built_warehouse, "select count(*) from marts.fct_observations where source_url is null")[0]
+    (uncited,) = query(built_warehouse, "select count(*) from marts.fct_observations where source_url is null")[0]
     assert uncited == 0
 
 
 def test_ministerial_par_index_2023_is_complete_and_reconciles(built_warehouse):
-    coverage = _query(built_warehouse, """
+    coverage = query(built_warehouse, """
         select component_code, units_with_figure, units_ranked, is_complete from marts.mart_coverage
         where indicator_code = 'par_index' and level = 'ministry' and year = 2023
         and component_code in ('overall', 'appraisal_score', 'survey_score') order by 1""")
     assert coverage == [("appraisal_score", 17, 17, True), ("overall", 17, 17, True), ("survey_score", 17, 17, True)]
-    agg = _query(built_warehouse, """
+    agg = query(built_warehouse, """
         select published_value, round(computed_mean, 4), units_in_mean, reconciles from marts.mart_published_aggregates
         where indicator_code = 'par_index' and level = 'ministry' and year = 2023""")
     assert agg == [(84.38, 84.3782, 17, True)]
-    leader = _query(built_warehouse, """
+    leader = query(built_warehouse, """
         select unit_key, unit_name, value, published_rank from marts.fct_indicator_scores
         where indicator_code = 'par_index' and level = 'ministry' and year = 2023 and component_code = 'overall'
         and published_rank = 1""")
@@ -80,7 +72,7 @@ def test_ministerial_par_index_2023_is_complete_and_reconciles(built_warehouse):
 
 
 def test_conflicts_mart_lists_the_disagreements_named_by_the_sources_readme(built_warehouse):
-    rows = _query(built_warehouse, """
+    rows = query(built_warehouse, """
         select indicator_code, year, unit_name, least(value_a, value_b), greatest(value_a, value_b)
         from marts.mart_conflicts where conflict_kind = 'value'""")
     found = {(i, y, u, lo, hi) for i, y, u, lo, hi in rows}
@@ -91,29 +83,29 @@ def test_conflicts_mart_lists_the_disagreements_named_by_the_sources_readme(buil
 
 def test_preferred_value_follows_the_stated_rule(built_warehouse):
     # PAPI 2020 Quảng Ninh: a government portal (48.811) outranks two news sites (48.881)
-    (value, source_type, observations, conflict) = _query(built_warehouse, """
+    (value, source_type, observations, conflict) = query(built_warehouse, """
         select value, value_source_type, observations, has_conflict from marts.fct_indicator_scores
         where indicator_code = 'papi' and year = 2020 and unit_name = 'Quảng Ninh' and component_code = 'overall'""")[0]
     assert (value, source_type, observations, conflict) == (48.811, "government_portal", 3, True)
 
 
 def test_flags_are_kept_as_columns(built_warehouse):
-    row = _query(built_warehouse, """
+    row = query(built_warehouse, """
         select published_rank, flag_word_rank from marts.fct_observations
         where indicator_code = 'par_index' and year = 2018 and unit_name = 'Phú Yên'""")
     assert row == [(63, True)]
-    (derived,) = _query(built_warehouse, "select count(*) from marts.fct_observations where flag_derived")[0]
+    (derived,) = query(built_warehouse, "select count(*) from marts.fct_observations where flag_derived")[0]
     assert derived == 7  # the seven DERIVED notes in published_facts.csv
 
 
 def test_partial_tables_keep_publisher_ranks_only(built_warehouse):
-    cov = _query(built_warehouse, """
+    cov = query(built_warehouse, """
         select units_with_figure, units_ranked, is_complete from marts.mart_coverage
         where indicator_code = 'pci' and year = 2024 and component_code = 'overall'""")
     (n, ranked, complete), = cov
     assert ranked == 63 and n < 63 and not complete
     # every rank in the warehouse was printed by a source: no observation-less rank exists
-    (computed,) = _query(built_warehouse, """
+    (computed,) = query(built_warehouse, """
         select count(*) from marts.fct_indicator_scores f where published_rank is not null and not exists (
             select 1 from marts.fct_observations o where o.indicator_code = f.indicator_code and o.level = f.level
             and o.unit_key = f.unit_key and o.year = f.year and o.component_code = f.component_code
@@ -171,17 +163,17 @@ def test_adding_a_curated_file_shows_its_figures_and_changes_nothing_else(wareho
     folder = tmp_path / "curated"
     shutil.copytree(CURATED_DIR, folder)
     settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
-    before = {t: _query(settings, f"select * from marts.{t} order by all")
+    before = {t: query(settings, f"select * from marts.{t} order by all")
               for t in ("fct_observations", "fct_indicator_scores", "mart_conflicts", "dim_province")}
     _write(folder, "synthetic-sipas-2030", "SIPAS,province,2030,Quảng Ninh,91.5,1,,,synthetic\n"
                                            "SIPAS,province,2030,Hà Nội,88.25,2,,,synthetic\n",
            pub="curated-synthetic-sipas-2030")
     pipeline.run_all(settings)
-    new = _query(settings, """select unit_name, value, published_rank, value_publication_id from marts.fct_indicator_scores
+    new = query(settings, """select unit_name, value, published_rank, value_publication_id from marts.fct_indicator_scores
                               where indicator_code = 'sipas' and year = 2030 order by published_rank""")
     assert new == [("Quảng Ninh", 91.5, 1, "curated-synthetic-sipas-2030"),
                    ("Hà Nội", 88.25, 2, "curated-synthetic-sipas-2030")]
-    after = {t: _query(settings, f"select * from marts.{t} order by all") for t in before}
+    after = {t: query(settings, f"select * from marts.{t} order by all") for t in before}
     assert after["dim_province"] == before["dim_province"]
     assert after["mart_conflicts"] == before["mart_conflicts"]
     for table in ("fct_observations", "fct_indicator_scores"):

@@ -2,10 +2,8 @@
 `airflow dags test` run builds the warehouse."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 
 import duckdb
 import pytest

@@ -11,48 +11,41 @@ from ingest import pipeline
 from ingest.errors import FetchError, LayoutError, PipelineError
 from ingest.landing import RawStore
 
-from conftest import Route, file_sha256, make_settings, serve_originals, table_fingerprints
+from conftest import file_sha256, make_settings, query, serve_originals, table_fingerprints
 from expected import PCI_LEADERS
 
 
-def _query(settings, sql, params=None):
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
 
 def test_warehouse_holds_every_year_and_the_published_leaders(built_warehouse):
-    years = dict(_query(built_warehouse, "select indicator_code, count(distinct year) from marts.fct_indicator_scores "
+    years = dict(query(built_warehouse, "select indicator_code, count(distinct year) from marts.fct_indicator_scores "
                                          "where value_source_type = 'publisher_file' group by 1"))
     assert years == {"pci": 12, "papi": 6}  # every workbook year; curated pages add later years
-    leaders = dict(_query(built_warehouse, "select year, province_name from marts.mart_pci_provincial_ranking "
+    leaders = dict(query(built_warehouse, "select year, province_name from marts.mart_pci_provincial_ranking "
                                            "where rank = 1 and year <= 2016"))
     assert leaders == PCI_LEADERS
-    top2 = _query(built_warehouse, "select province_name, score_2dp, rank, provinces_ranked, tier "
+    top2 = query(built_warehouse, "select province_name, score_2dp, rank, provinces_ranked, tier "
                                    "from marts.mart_pci_provincial_ranking where year = 2016 and rank <= 2 "
                                    "order by rank")
     assert top2 == [("Đà Nẵng", 70.00, 1, 63, "Rất tốt"), ("Quảng Ninh", 65.60, 2, 63, "Rất tốt")]
-    ranked = dict(_query(built_warehouse, "select year, max(provinces_ranked) from "
+    ranked = dict(query(built_warehouse, "select year, max(provinces_ranked) from "
                                           "marts.mart_pci_provincial_ranking group by 1"))
     assert ranked[2005] == 42 and ranked[2006] == 64 and ranked[2008] == 64 and ranked[2009] == 63
 
 
 def test_rank_change_across_the_64_to_63_change(built_warehouse):
-    rows = dict(_query(built_warehouse, "select year, rank_change from marts.mart_pci_provincial_ranking "
+    rows = dict(query(built_warehouse, "select year, rank_change from marts.mart_pci_provincial_ranking "
                                         "where province_name = 'Quảng Ninh' and year in (2015, 2016)"))
     assert rows[2016] == 1  # 3rd in 2015, 2nd in 2016
-    ha_tay = _query(built_warehouse, "select max(year) from marts.mart_pci_provincial_ranking "
+    ha_tay = query(built_warehouse, "select max(year) from marts.mart_pci_provincial_ranking "
                                      "where province_code = '28'")
     assert ha_tay == [(2008,)]
 
 
 def test_every_score_carries_its_lineage(built_warehouse):
-    (missing,) = _query(built_warehouse, "select count(*) from marts.fct_observations where source_sha256 is null "
+    (missing,) = query(built_warehouse, "select count(*) from marts.fct_observations where source_sha256 is null "
                                          "or source_location is null or landed_sha256 is null or source_url is null")
     assert missing == (0,)
-    row = _query(built_warehouse, "select source_file, source_location, value_source_url from marts.fct_indicator_scores "
+    row = query(built_warehouse, "select source_file, source_location, value_source_url from marts.fct_indicator_scores "
                                   "where year = 2016 and unit_name = 'Đà Nẵng' and indicator_code = 'pci' "
                                   "and component_code = 'overall'")
     assert row[0][:2] == ("PCI_2016.xlsx", "Summary_VN!W2")
@@ -60,7 +53,7 @@ def test_every_score_carries_its_lineage(built_warehouse):
 
 
 def test_papi_not_scored_is_kept_as_null(built_warehouse):
-    rows = _query(built_warehouse, "select unit_name, value from marts.fct_indicator_scores "
+    rows = query(built_warehouse, "select unit_name, value from marts.fct_indicator_scores "
                                    "where indicator_code = 'papi' and year = 2014 and component_code = 'overall' "
                                    "and value_status = 'not_scored' order by 1")
     assert rows == [("Bắc Giang", None), ("Đồng Tháp", None)]
@@ -83,7 +76,7 @@ def test_live_path_from_originals_gives_the_same_scores_as_the_bundle(built_ware
     pipeline.run_all(settings)
     sql = ("select * exclude (landed_sha256) from marts.fct_indicator_scores "
            "order by score_id")
-    assert _query(settings, sql) == _query(built_warehouse, sql)
+    assert query(settings, sql) == query(built_warehouse, sql)
 
 
 # ------------------------------------------------------------------ bad input keeps the last good warehouse
@@ -156,13 +149,13 @@ def test_failing_dbt_test_leaves_the_published_warehouse_as_it_was(warehouse_cop
 
 
 def test_units_through_time_in_the_warehouse(built_warehouse):
-    (counts,) = _query(built_warehouse, "select count(*), count(*) filter (where is_current), "
+    (counts,) = query(built_warehouse, "select count(*), count(*) filter (where is_current), "
                                         "count(distinct current_province_key) from marts.dim_province")
     assert counts == (87, 34, 34)
-    ha_tay = _query(built_warehouse, "select current_province_key, valid_to from marts.dim_province "
+    ha_tay = query(built_warehouse, "select current_province_key, valid_to from marts.dim_province "
                                      "where province_key = '28'")
     assert [(k, str(d)) for k, d in ha_tay] == [("01", "2008-07-31")]
-    hcmc = _query(built_warehouse, "select province_keys, provinces_with_figure, is_complete, is_official_ranking "
+    hcmc = query(built_warehouse, "select province_keys, provinces_with_figure, is_complete, is_official_ranking "
                                    "from marts.mart_scores_current_provinces where current_province_key = '79-2025' "
                                    "and indicator_code = 'pci' and component_code = 'overall' and year = 2016")
     assert hcmc == [("74,77,79", 3, True, False)]

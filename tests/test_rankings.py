@@ -8,16 +8,11 @@ import duckdb
 
 
 
-def _query(settings, sql, params=None):
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+from conftest import query
 
 
 def test_par_index_leader_streak_as_of_each_year_it_led(built_warehouse):
-    rows = _query(built_warehouse, """
+    rows = query(built_warehouse, """
         with leader as (
             select unit_key from marts.fct_rankings where indicator_code = 'par_index' and level = 'province'
             and component_code = 'overall' and rank = 1 order by year desc limit 1)
@@ -30,18 +25,18 @@ def test_par_index_leader_streak_as_of_each_year_it_led(built_warehouse):
 
 
 def test_ministerial_par_index_2023_summary(built_warehouse):
-    (summary,) = _query(built_warehouse, """
+    (summary,) = query(built_warehouse, """
         select units_ranked, units_with_score, round(mean_score, 4), published_average, max_score
         from marts.mart_year_summaries where indicator_code = 'par_index' and level = 'ministry'
         and component_code = 'overall' and year = 2023""")
     assert summary == (17, 17, 84.3782, 84.38, 89.95)
-    leader = _query(built_warehouse, """select ministry_name, par_index_score, appraisal_score, survey_score,
+    leader = query(built_warehouse, """select ministry_name, par_index_score, appraisal_score, survey_score,
         par_index_rank_label from marts.mart_ministry_scorecard where year = 2023 and par_index_rank = 1""")
     assert leader == [("Bộ Tư pháp", 89.95, 61.86, 28.1, "1 of 17")]
 
 
 def test_pci_top5_every_workbook_year_with_rank_changes(built_warehouse):
-    rows = _query(built_warehouse, """
+    rows = query(built_warehouse, """
         select year, rank, province_name, score_2dp, rank_change from marts.mart_pci_provincial_ranking
         where year between 2005 and 2016 and rank <= 5 order by year, rank""")
     assert len(rows) == 60
@@ -54,18 +49,18 @@ def test_pci_top5_every_workbook_year_with_rank_changes(built_warehouse):
 
 
 def test_sub_index_ranks_are_computed_only_from_complete_tables(built_warehouse):
-    rows = dict(_query(built_warehouse, """
+    rows = dict(query(built_warehouse, """
         select rank_source, count(*) from marts.fct_rankings
         where indicator_code = 'pci' and component_code = 'entry_costs' group by 1"""))
     # 2005-2016 workbooks hold every province: ranks computed (42 + 3*64 + 8*63); later pages are partial
     assert rows["computed_from_complete_table"] == 42 + 3 * 64 + 8 * 63
-    partial = _query(built_warehouse, """select count(*) from marts.fct_rankings where indicator_code = 'pci'
+    partial = query(built_warehouse, """select count(*) from marts.fct_rankings where indicator_code = 'pci'
         and component_code = 'entry_costs' and year > 2016 and rank_source = 'computed_from_complete_table'""")
     assert partial == [(0,)]
 
 
 def test_province_scorecard_puts_indicators_side_by_side(built_warehouse):
-    row = _query(built_warehouse, """select pci_rank, has_pci_score, papi_score is not null, has_par_index_score,
+    row = query(built_warehouse, """select pci_rank, has_pci_score, papi_score is not null, has_par_index_score,
         has_sipas_score from marts.mart_province_scorecard where province_name = 'Quảng Ninh' and year = 2016""")
     assert row[0][:3] == (2, True, True)
 
