@@ -140,7 +140,7 @@ def profile(settings: Settings, name: str) -> list[tuple]:
         con.close()
     pname, code, region, today, is_current = info
     console.print(f"[bold]{pname}[/bold] (GSO {code}, {region})" +
-                  ("" if is_current else f"; part of {today} since the 2025 reform"))
+                  ("" if is_current else f"; since 2025-07-01 part of the merged province {today}"))
 
     def fmt(score, label):
         return "" if score is None and label is None else f"{score:.2f}" + (f" ({label})" if label else "") \
@@ -153,8 +153,8 @@ def profile(settings: Settings, name: str) -> list[tuple]:
         console.print(_table(f"PCI sub-indices, {components[0][0]}", ["sub-index", "score", "rank"],
                              [(n, f"{s:.2f}" if s is not None else "", r) for _y, n, s, r in components], {1}))
     if streaks:
-        console.print(_table("Streaks as of the latest ranked year", ["indicator", "as of", "years 1st", "",
-                                                                     "years top 3", ""], streaks))
+        console.print(_table("Streaks as of the latest ranked year", ["indicator", "as of", "years 1st", "status",
+                                                                     "years top 3", "status"], streaks))
     return rows
 
 
