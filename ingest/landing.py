@@ -39,6 +39,7 @@ class RawStore:
     def __init__(self, raw_dir: Path):
         self.raw_dir = Path(raw_dir)
         self.manifest = self.raw_dir / "manifest.jsonl"
+        self._latest: dict[str, dict] | None = None  # url -> last record with a landed file
 
     def path_for(self, sha256: str, suffix: str) -> Path:
         return self.raw_dir / sha256[:2] / f"{sha256}{suffix}"
@@ -82,6 +83,8 @@ class RawStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if self._latest is not None and record.sha256:
+            self._latest[record.url] = asdict(record)
 
     def records(self) -> list[dict]:
         if not self.manifest.exists():
@@ -90,12 +93,10 @@ class RawStore:
             return [json.loads(line) for line in f if line.strip()]
 
     def latest(self, url: str) -> dict | None:
-        """The last record for a URL that points at a landed file."""
-        found = None
-        for rec in self.records():
-            if rec["url"] == url and rec.get("sha256"):
-                found = rec
-        return found
+        """The last record for a URL that points at a landed file (the manifest is read once)."""
+        if self._latest is None:
+            self._latest = {rec["url"]: rec for rec in self.records() if rec.get("sha256")}
+        return self._latest.get(url)
 
 
 def now_utc() -> str:
