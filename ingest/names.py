@@ -105,8 +105,14 @@ class UnitRegistry:
             raise ValueError(f"{self.kind} name {name!r} is ambiguous at {when}: {valid}")
         return None
 
-    def candidates(self, name: str, limit: int = 3) -> list[str]:
-        hits = process.extract(self.key_of(name), self._choices, scorer=fuzz.WRatio, limit=limit)
+    def candidates(self, name: str, when: int | date | None = None, limit: int = 3) -> list[str]:
+        """The nearest names (rapidfuzz), among the units that existed then when a year or date is given."""
+        choices = self._choices
+        if when is not None:
+            valid = {k for k, u in self.units.items()
+                     if (u.valid_on(when) if isinstance(when, date) else u.valid_in(when))}
+            choices = {label: key for label, key in self._choices.items() if label.rsplit("(", 1)[1][:-1] in valid}
+        hits = process.extract(self.key_of(name), choices or self._choices, scorer=fuzz.WRatio, limit=limit)
         return [label for _key, _score, label in hits]
 
     def name_of(self, key: str) -> str:

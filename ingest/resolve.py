@@ -38,7 +38,7 @@ def resolve_names(items: Iterable[str], level: str, when: int | date | None, out
         if key is None:
             if name not in seen:
                 scope = f" in {when}" if when else ""
-                err.write(f"unknown {level}{scope}: {name!r}; nearest: {', '.join(registry.candidates(name))}\n")
+                err.write(f"unknown {level}{scope}: {name!r}; nearest: {', '.join(registry.candidates(name, when))}\n")
             unknown += 1
             out.write(f"{name}\t\t\n")
         else:

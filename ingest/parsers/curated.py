@@ -231,7 +231,7 @@ def _row(pub, ctx, header, row, line_no) -> CuratedRow:
         registry = names.registry(row["level"])
         unit_key = registry.lookup(row["unit"], year)
         if unit_key is None:
-            raise UnknownUnitError(label, row["unit"], registry.candidates(row["unit"]), row=line_no, year=year)
+            raise UnknownUnitError(label, row["unit"], registry.candidates(row["unit"], year), row=line_no, year=year)
     return CuratedRow(
         publication_id=pub.id, indicator=indicator, indicator_as_published=row["indicator"], level=row["level"],
         year=year, unit_name=row["unit"], unit_key=unit_key, row_kind="unit" if aggregate is None else "aggregate",

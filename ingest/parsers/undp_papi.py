@@ -95,7 +95,7 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
                 name = row[2]
                 code = registry.lookup(str(name), year)
                 if code is None:
-                    raise UnknownUnitError(ctx.label, str(name), registry.candidates(str(name)),
+                    raise UnknownUnitError(ctx.label, str(name), registry.candidates(str(name), year),
                                            sheet=sheet, row=r + 1, year=year)
                 gso = f"{int(row[0]):02d}" if isinstance(row[0], (int, float)) else str(row[0])
                 if gso != code:

@@ -123,7 +123,7 @@ class _Collector:
     def resolve(self, name, r: int) -> str:
         code = self.registry.lookup(str(name), self.pub.year)
         if code is None:
-            raise UnknownUnitError(self.ctx.label, str(name), self.registry.candidates(str(name)),
+            raise UnknownUnitError(self.ctx.label, str(name), self.registry.candidates(str(name), self.pub.year),
                                    sheet=self.sheet, row=r + 1, year=self.pub.year)
         return code
 
