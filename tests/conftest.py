@@ -51,6 +51,33 @@ def warehouse_copy(built_warehouse, tmp_path) -> Settings:
     return make_settings(target)
 
 
+SYNTHETIC_HEADER = """# publication: {pub}
+# title: SYNTHETIC test fixture, not real figures
+# publisher: tests
+# source_url: https://example.invalid/synthetic
+# source_type: news
+# date_read: 2026-11-27
+# transcriber_note: synthetic rows written by a test
+indicator,level,year,unit,score,rank,component,flags,note
+"""
+
+
+def write_curated(folder: Path, name: str, rows: str, pub: str | None = None) -> Path:
+    """A synthetic curated file (its first row is line 9), labelled as such in its provenance."""
+    path = folder / f"{name}.csv"
+    path.write_text(SYNTHETIC_HEADER.format(pub=pub or f"curated-{name}") + rows, encoding="utf-8")
+    return path
+
+
+def curated_copy(tmp_path: Path) -> Path:
+    """A private copy of the real curated files, to add a file to."""
+    from ingest.config import CURATED_DIR
+
+    folder = tmp_path / "curated"
+    shutil.copytree(CURATED_DIR, folder)
+    return folder
+
+
 def query(settings: Settings, sql: str, params=None) -> list[tuple]:
     """Run a query on a settings' serving warehouse, read-only."""
     con = duckdb.connect(str(settings.warehouse), read_only=True)

@@ -5,7 +5,6 @@ whole pipeline in the session warehouse; broken files here are synthetic fixture
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,26 +15,7 @@ from ingest.errors import LayoutError, UnknownUnitError
 from ingest.parsers import ParseContext
 from ingest.parsers import curated as curated_parser
 
-from conftest import file_sha256, make_settings, query
-
-HEADER = """# publication: {pub}
-# title: SYNTHETIC test fixture, not real figures
-# publisher: tests/test_curated.py
-# source_url: https://example.invalid/synthetic
-# source_type: news
-# date_read: 2026-11-27
-# transcriber_note: synthetic rows written by a test
-indicator,level,year,unit,score,rank,component,flags,note
-"""
-
-
-
-def _write(folder: Path, name: str, rows: str, pub: str | None = None) -> Path:
-    pub = pub or f"curated-{name}"
-    path = folder / f"{name}.csv"
-    path.write_text(HEADER.format(pub=pub) + rows, encoding="utf-8")
-    return path
-
+from conftest import curated_copy, file_sha256, make_settings, query, write_curated
 
 def _parse(path: Path):
     pub = next(p for p in catalogue.curated(path.parent) if p.local_file == path)
@@ -133,7 +113,7 @@ BAD = {
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_curated_rows_fail_the_file_with_its_line(case, tmp_path):
     rows, error, pattern = BAD[case]
-    path = _write(tmp_path, "bad", rows)
+    path = write_curated(tmp_path, "bad", rows)
     with pytest.raises(error, match=pattern):
         _parse(path)
 
@@ -146,9 +126,8 @@ def test_missing_provenance_fails(tmp_path):
 
 
 def test_a_bad_curated_file_loads_nothing_and_keeps_the_warehouse(warehouse_copy, tmp_path):
-    folder = tmp_path / "curated"
-    shutil.copytree(CURATED_DIR, folder)
-    _write(folder, "zz-bad", BAD["unknown unit"][0])
+    folder = curated_copy(tmp_path)
+    write_curated(folder, "zz-bad", BAD["unknown unit"][0])
     settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
     served = file_sha256(settings.warehouse)
     with pytest.raises(UnknownUnitError, match=r"curated-zz-bad \(zz-bad\.csv\), row 9"):
@@ -160,12 +139,11 @@ def test_a_bad_curated_file_loads_nothing_and_keeps_the_warehouse(warehouse_copy
 # ------------------------------------------------------------------ the documented workflow
 def test_adding_a_curated_file_shows_its_figures_and_changes_nothing_else(warehouse_copy, tmp_path):
     """The README's workflow: a new year's results were announced -> transcribe -> run -> see them."""
-    folder = tmp_path / "curated"
-    shutil.copytree(CURATED_DIR, folder)
+    folder = curated_copy(tmp_path)
     settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
     before = {t: query(settings, f"select * from marts.{t} order by all")
               for t in ("fct_observations", "fct_indicator_scores", "mart_conflicts", "dim_province")}
-    _write(folder, "synthetic-sipas-2030", "SIPAS,province,2030,Quảng Ninh,91.5,1,,,synthetic\n"
+    write_curated(folder, "synthetic-sipas-2030", "SIPAS,province,2030,Quảng Ninh,91.5,1,,,synthetic\n"
                                            "SIPAS,province,2030,Hà Nội,88.25,2,,,synthetic\n",
            pub="curated-synthetic-sipas-2030")
     pipeline.run_all(settings)

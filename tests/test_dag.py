@@ -11,7 +11,7 @@ import pytest
 from ingest.airflow_runner import airflow_env, run_dags
 from ingest.config import REPO_ROOT
 
-from conftest import make_settings
+from conftest import curated_copy, file_sha256, make_settings, write_curated
 
 
 def test_dag_file_imports_without_errors_and_is_thin(tmp_path):
@@ -92,28 +92,18 @@ def test_airflow_dags_test_builds_the_warehouse_and_serves_it(tmp_path):
 @pytest.mark.airflow
 def test_a_failing_airflow_run_logs_one_clear_line_and_keeps_the_warehouse(tmp_path):
     """Synthetic: a curated file naming a province that does not exist, in a real Airflow run."""
-    import shutil
-
     from ingest import pipeline
-    from ingest.config import CURATED_DIR
     from ingest.errors import PipelineError
-
-    from conftest import file_sha256
 
     settings = make_settings(tmp_path / "data")
     pipeline.run_all(settings)  # a good warehouse first
-    folder = tmp_path / "curated"
-    shutil.copytree(CURATED_DIR, folder)
-    (folder / "zz-bad.csv").write_text(
-        "# publication: curated-zz-bad\n# title: SYNTHETIC test fixture\n# publisher: tests\n"
-        "# source_url: https://example.invalid/bad\n# source_type: news\n# date_read: 2026-11-27\n"
-        "indicator,level,year,unit,score,rank,component,flags,note\n"
-        "PAR INDEX,province,2022,Tỉnh Không Tồn Tại,85.5,3,,,synthetic\n", encoding="utf-8")
+    folder = curated_copy(tmp_path)
+    write_curated(folder, "zz-bad", "PAR INDEX,province,2022,Tỉnh Không Tồn Tại,85.5,3,,,\n")
     served = file_sha256(settings.warehouse)
     with pytest.raises(PipelineError, match="governance_nightly ended failed"):
         run_dags(make_settings(settings.data_dir, curated_dir=folder))
     log = (settings.data_dir / "airflow" / "last_run_governance_nightly.log").read_text()
-    assert ("governance_nightly.parse failed: curated-zz-bad (zz-bad.csv), row 8: unknown unit name "
+    assert ("governance_nightly.parse failed: curated-zz-bad (zz-bad.csv), row 9: unknown unit name "
             "'Tỉnh Không Tồn Tại' in 2022") in log
     assert f"the last good warehouse is still {settings.warehouse} (published 20" in log
     assert file_sha256(settings.warehouse) == served

@@ -17,7 +17,7 @@ from ingest import pipeline
 from ingest.exports import XLSX_NAME, export_all, exports_dir
 from ingest.publish import last_publish, previous_path, publish, rollback
 
-from conftest import file_sha256, table_fingerprints
+from conftest import curated_copy, file_sha256, make_settings, table_fingerprints, write_curated
 
 
 def _env(settings):
@@ -202,19 +202,11 @@ def test_cli_rank_profile_sql_status(built_warehouse):
 def test_a_failing_dbt_test_in_a_full_run_leaves_the_serving_file_unchanged(warehouse_copy, tmp_path):
     """Synthetic: a curated page claims the 2023 ministerial average was 70.00. The table is
     complete (17 of 17), so the reconciliation test fails inside dbt build: nothing is published."""
-    import shutil as _shutil
-
-    from ingest.config import CURATED_DIR
     from ingest.errors import PipelineError
 
-    folder = tmp_path / "curated"
-    _shutil.copytree(CURATED_DIR, folder)
-    (folder / "synthetic-wrong-average.csv").write_text(
-        "# publication: curated-synthetic-wrong-average\n# title: SYNTHETIC test fixture, not real figures\n"
-        "# publisher: tests\n# source_url: https://example.invalid/wrong\n# source_type: news\n"
-        "# date_read: 2026-11-27\nindicator,level,year,unit,score,rank,component,flags,note\n"
-        "PAR INDEX,ministry,2023,(average of 17 ministries),70.00,,,,synthetic\n", encoding="utf-8")
-    settings = warehouse_copy.__class__(**{**warehouse_copy.__dict__, "curated_dir": folder})
+    folder = curated_copy(tmp_path)
+    write_curated(folder, "synthetic-wrong-average", "PAR INDEX,ministry,2023,(average of 17 ministries),70.00,,,,\n")
+    settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
     served = file_sha256(settings.warehouse)
     with pytest.raises(PipelineError, match=r"dbt build failed .*assert_published_averages_reconcile"):
         pipeline.run_all(settings)
