@@ -16,7 +16,7 @@ import pendulum
 from airflow.sdk import Asset, dag, task
 
 RETRIES = int(os.environ.get("GOVWH_TASK_RETRIES", "2"))
-WAREHOUSE = Asset("governance_warehouse")  # ingest.airflow_support.WAREHOUSE_ASSET_NAME
+WAREHOUSE = Asset("governance_warehouse")  # governance_serve is scheduled on it
 WRITER_POOL = "duckdb_writer"  # one slot: DuckDB allows a single writer per file
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 
-WAREHOUSE_ASSET_NAME = "governance_warehouse"
 WRITER_POOL = "duckdb_writer"
 
 log = logging.getLogger("governance")

@@ -4,9 +4,8 @@ Tables print with rich (aligned columns in a terminal, plain text when piped).
 """
 from __future__ import annotations
 
-import json
+import sys
 from collections import Counter
-from pathlib import Path
 
 import duckdb
 from rich.console import Console
@@ -17,8 +16,6 @@ from .config import Settings
 from .errors import PipelineError
 from .landing import RawStore
 from .publish import last_publish, previous_path
-
-import sys
 
 # In a terminal rich uses its width; piped into a file or a notebook, a wide table beats wrapping.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -117,7 +114,7 @@ def profile(settings: Settings, name: str) -> list[tuple]:
     key = resolve_province(name)
     con = connect(settings)
     try:
-        info = con.execute("""select p.province_name, p.province_code, p.region_en, c.province_name, p.is_current
+        info = con.execute("""select p.province_name, p.province_code, p.region_en, c.province_name, p.valid_to
             from marts.dim_province p join marts.dim_province c on c.province_key = p.current_province_key
             where p.province_key = ?""", [key]).fetchone()
         rows = con.execute("""
@@ -138,9 +135,9 @@ def profile(settings: Settings, name: str) -> list[tuple]:
             order by d.sort_order""", [key, key]).fetchall()
     finally:
         con.close()
-    pname, code, region, today, is_current = info
+    pname, code, region, today, valid_to = info
     console.print(f"[bold]{pname}[/bold] (GSO {code}, {region})" +
-                  ("" if is_current else f"; since 2025-07-01 part of the merged province {today}"))
+                  ("" if valid_to is None else f"; existed until {valid_to}, today part of {today}"))
 
     def fmt(score, label):
         return "" if score is None and label is None else f"{score:.2f}" + (f" ({label})" if label else "") \
@@ -173,6 +170,3 @@ def sql(settings: Settings, query: str, limit: int = 50) -> list[tuple]:
         console.print(f"({len(rows) - limit} more rows not shown; {len(rows)} in all)")
     return rows
 
-
-def dump_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")

@@ -64,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that run one pipeline step with the settings and nothing else.
+STEPS = {
+    "fetch": pipeline.fetch_all,
+    "parse": pipeline.parse_all,
+    "build": pipeline.build,
+    "publish": pipeline.publish,
+    "report": pipeline.report,
+    "export": pipeline.export,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -88,23 +99,15 @@ def _dispatch(args, settings: Settings) -> int:
             pipeline.run_all(settings)
         else:
             from .airflow_runner import run_dags
+            from .exports import exports_dir
+            from .report import site_dir
 
             run_dags(settings)
             print(pipeline.summary(settings))
-            from .exports import exports_dir
-
-            from .report import site_dir
-
             print(f"Report (static site): {site_dir(settings) / 'index.html'}")
             print(f"Exports (Parquet, CSV, XLSX): {exports_dir(settings)}")
-    elif command == "fetch":
-        pipeline.fetch_all(settings)
-    elif command == "parse":
-        pipeline.parse_all(settings)
-    elif command == "build":
-        pipeline.build(settings)
-    elif command == "publish":
-        pipeline.publish(settings)
+    elif command in STEPS:
+        STEPS[command](settings)
     elif command == "summary":
         print(pipeline.summary(settings))
     elif command == "status":
@@ -120,10 +123,6 @@ def _dispatch(args, settings: Settings) -> int:
 
         record = rollback(settings)
         print(f"rolled back: {settings.warehouse} is again the previous warehouse (sha256 {record['sha256'][:16]}…)")
-    elif command == "report":
-        pipeline.report(settings)
-    elif command == "export":
-        pipeline.export(settings)
     elif command == "mirror":
         pipeline.mirror(settings, args.dsn, args.reader_login)
     elif command == "bundle":

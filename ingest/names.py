@@ -118,9 +118,6 @@ class UnitRegistry:
     def name_of(self, key: str) -> str:
         return self.units[key].name
 
-    def spellings(self) -> dict[str, set[str]]:
-        return self._by_key
-
 
 def _read(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:

@@ -1,19 +1,18 @@
 -- Every observation of every source in one shape: the publishers' workbooks (full precision)
 -- and the curated pages. Grain: indicator x level x unit x component x year x publication.
-with workbooks as (
-    select publication_id, indicator_code, level, year, unit_name_as_published, province_key as unit_key,
-           component_code, component_name_as_published, value, value_status, published_rank, tier,
-           null::integer as value_decimals, false as flag_word_rank, false as flag_order_of_listing,
-           false as flag_derived, false as flag_conflict, false as flag_low_reliability, null as note,
-           source_file, source_sha256, sheet || '!' || cell as source_location, landed_sha256
-    from {{ ref('stg_vcci__pci_scores') }}
+with workbook_rows as (
+    -- both publisher-file staging models have the same columns
+    select * from {{ ref('stg_vcci__pci_scores') }}
     union all by name
+    select * from {{ ref('stg_undp__papi_scores') }}
+),
+workbooks as (
     select publication_id, indicator_code, level, year, unit_name_as_published, province_key as unit_key,
            component_code, component_name_as_published, value, value_status, published_rank, tier,
            null::integer as value_decimals, false as flag_word_rank, false as flag_order_of_listing,
            false as flag_derived, false as flag_conflict, false as flag_low_reliability, null as note,
            source_file, source_sha256, sheet || '!' || cell as source_location, landed_sha256
-    from {{ ref('stg_undp__papi_scores') }}
+    from workbook_rows
 ),
 curated as (
     select publication_id, indicator_code, level, year, unit_name_as_published, unit_key,
