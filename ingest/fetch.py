@@ -1,32 +1,46 @@
-"""Fetch a publication and land it, unchanged, in the raw store.
+"""Fetch a publication and land it, unchanged, in the raw store. Every fetch ends.
 
-HTTP(S) with connect/read timeouts; retries with exponential backoff on connection errors,
-429 and 5xx, honouring Retry-After (urllib3's Retry, the well-kept implementation requests
-itself builds on); a size cap; an allowlist of hosts re-checked on every redirect hop;
-conditional GET (ETag / Last-Modified) so an unchanged publication is not downloaded again.
-file:// URLs (the embedded bundle, a manual download) go through the same landing code.
+HTTP(S) through requests with urllib3's `Retry` (the well-kept implementation requests builds
+on): exponential backoff on connection errors, 429 and 5xx, honouring Retry-After but never
+longer than `max_retry_after` (GOVWH_MAX_RETRY_AFTER). Bounds on everything else:
+
+* connect and read timeouts on every socket operation, and one overall deadline per file
+  (GOVWH_FETCH_DEADLINE): a server trickling a byte every few seconds is cut off at it;
+* a size cap on the body, counted after decoding (a gzip bomb is cut off too), and the
+  declared Content-Length compared with the bytes that came over the wire (a correct
+  `Content-Encoding: gzip` response is accepted, a short one is refused as truncated);
+* a connection lost mid-body is retried from the start, a bounded number of times;
+* an allowlist of origins (scheme, host and port) checked on every redirect hop;
+* conditional GET (ETag / Last-Modified), unless `force` is asked for (`govwh fetch --force`,
+  or the Airflow run's `force_fetch` parameter): then the file is downloaded whatever the
+  server says about it.
+
+file:// URLs (the embedded bundle, a curated file) go through the same landing code.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .catalogue import ORIGIN_HOST, Publication
-from .config import Settings
+from .catalogue import ORIGIN_BASE, Publication
+from .config import Origin, Settings, url_origin
 from .errors import FetchError
 from .landing import ManifestRecord, RawStore, now_utc, sha256_file
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+CHUNK = 1 << 16
 USER_AGENT = "govwh-ingest/0.1 (+open data warehouse of Vietnam governance indicators)"
 
 
@@ -40,29 +54,61 @@ class Landed:
     outcome: str  # landed | unchanged | not_modified
 
 
-def allowed_hosts(settings: Settings) -> set[str]:
-    hosts = {ORIGIN_HOST, *settings.extra_hosts}
+class DeadlineReached(Exception):
+    """Raised from inside urllib3's retry loop when waiting would pass the file's deadline."""
+
+    def __init__(self, wait: float):
+        self.wait = wait
+        super().__init__(f"waiting {wait:g} s more would pass the deadline")
+
+
+class BoundedRetry(Retry):
+    """urllib3's Retry with Retry-After capped and an overall deadline (time.monotonic)."""
+
+    max_retry_after: float = 300.0
+    deadline: float | None = None
+
+    def new(self, **kw):
+        copy = super().new(**kw)
+        copy.max_retry_after, copy.deadline = self.max_retry_after, self.deadline
+        return copy
+
+    def get_retry_after(self, response):
+        value = super().get_retry_after(response)
+        return None if value is None else min(max(value, 0.0), self.max_retry_after)
+
+    def sleep(self, response=None):
+        wait = None
+        if self.respect_retry_after_header and response is not None:
+            wait = self.get_retry_after(response)
+        if wait is None:
+            wait = self.get_backoff_time()
+        if self.deadline is not None and time.monotonic() + wait > self.deadline:
+            raise DeadlineReached(wait)
+        super().sleep(response)
+
+
+def allowed_origins(settings: Settings) -> set[Origin]:
+    origins = {url_origin(ORIGIN_BASE), *settings.extra_origins}
     if settings.mirror:
-        hosts.add(urlparse(settings.mirror).hostname or "")
-    return {h.lower() for h in hosts if h}
+        origins.add(url_origin(settings.mirror))
+    return {o for o in origins if o}
+
+
+def _retry(settings: Settings, deadline: float | None = None) -> BoundedRetry:
+    retry = BoundedRetry(
+        total=settings.retries, connect=settings.retries, read=settings.retries, status=settings.retries,
+        backoff_factor=settings.backoff, backoff_max=30, status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=False,
+        redirect=False,
+    )
+    retry.max_retry_after, retry.deadline = settings.max_retry_after, deadline
+    return retry
 
 
 def make_session(settings: Settings) -> requests.Session:
-    retry = Retry(
-        total=settings.retries,
-        connect=settings.retries,
-        read=settings.retries,
-        status=settings.retries,
-        backoff_factor=settings.backoff,
-        backoff_max=30,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        redirect=False,
-    )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=_retry(settings))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -70,7 +116,7 @@ def make_session(settings: Settings) -> requests.Session:
 
 
 def fetch(pub: Publication, settings: Settings, store: RawStore | None = None,
-          session: requests.Session | None = None) -> Landed:
+          session: requests.Session | None = None, force: bool = False) -> Landed:
     store = store or RawStore(settings.raw_dir)
     url = pub.source_url(settings)
     suffix = _suffix(url)
@@ -81,7 +127,7 @@ def fetch(pub: Publication, settings: Settings, store: RawStore | None = None,
         own = session is None
         session = session or make_session(settings)
         try:
-            return _fetch_http(pub, url, suffix, store, settings, session)
+            return _fetch_http(pub, url, suffix, store, settings, session, force)
         finally:
             if own:
                 session.close()
@@ -104,7 +150,11 @@ def _fetch_file(pub, url, suffix, store: RawStore, settings: Settings) -> Landed
     if size > settings.max_bytes:
         raise FetchError(url, f"file is {size} bytes, over the {settings.max_bytes}-byte cap")
     tmp = store.temp_file()
-    shutil.copyfile(src, tmp)
+    try:
+        shutil.copyfile(src, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     sha = sha256_file(tmp)
     path, new = store.land(tmp, sha, suffix)
     outcome = "landed" if new else "unchanged"
@@ -113,75 +163,149 @@ def _fetch_file(pub, url, suffix, store: RawStore, settings: Settings) -> Landed
     return Landed(pub.id, url, path, sha, size, outcome)
 
 
-def _check_host(url: str, hosts: set[str], original: str) -> None:
-    host = (urlparse(url).hostname or "").lower()
-    if host not in hosts:
-        raise FetchError(original, f"host {host!r} of {url} is not on the allowlist ({', '.join(sorted(hosts))})")
+def _check_origin(url: str, origins: set[Origin], original: str) -> None:
+    origin = url_origin(url)
+    if origin not in origins:
+        shown = ", ".join(f"{s}://{h}:{p}" for s, h, p in sorted(origins))
+        what = f"{origin[0]}://{origin[1]}:{origin[2]}" if origin else repr(url)
+        raise FetchError(original, f"origin {what} of {url} is not on the allowlist ({shown}); "
+                                   "add it to GOVWH_ALLOWED_HOSTS if it is trusted")
 
 
-def _fetch_http(pub, url, suffix, store: RawStore, settings: Settings, session) -> Landed:
-    hosts = allowed_hosts(settings)
-    previous = store.latest(url)
-    headers = {}
-    if previous and store.path_for(previous["sha256"], suffix).exists():
-        if previous.get("etag"):
-            headers["If-None-Match"] = previous["etag"]
-        if previous.get("last_modified"):
-            headers["If-Modified-Since"] = previous["last_modified"]
+def _request_error(url: str, exc: Exception, settings: Settings) -> FetchError:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's MaxRetryError
+    if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+        exc = requests.ReadTimeout()
+    elif isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+        exc = requests.ConnectTimeout()
+    elif isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return FetchError(url, f"cannot connect (connection refused or no route), after {settings.retries} retries")
+    if isinstance(exc, requests.ConnectTimeout):
+        cause = f"could not connect within {settings.connect_timeout:g} s (connect timeout, after retries)"
+    elif isinstance(exc, requests.ReadTimeout):
+        cause = f"the server sent no response for {settings.read_timeout:g} s (read timeout, after retries)"
+    elif isinstance(exc, requests.ConnectionError):
+        cause = f"connection failed after retries ({type(exc).__name__})"
+    else:
+        cause = f"{type(exc).__name__}: {exc}"
+    return FetchError(url, cause)
 
+
+def _open(url, session, headers, settings: Settings, origins, deadline: float):
+    """GET with redirects followed by hand (each hop checked against the allowlist)."""
+    adapter_retry = _retry(settings, deadline)
+    for prefix in ("http://", "https://"):
+        session.get_adapter(prefix).max_retries = adapter_retry
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
-        _check_host(current, hosts, url)
+        _check_origin(current, origins, url)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchError(url, f"no complete response within the {settings.fetch_deadline:g} s deadline")
         try:
             resp = session.get(current, headers=headers, stream=True, allow_redirects=False,
-                               timeout=(settings.connect_timeout, settings.read_timeout))
+                               timeout=(min(settings.connect_timeout, remaining), min(settings.read_timeout, remaining)))
+        except DeadlineReached as exc:
+            raise FetchError(url, f"gave up: the server asked to wait {exc.wait:g} s more, past the "
+                                  f"{settings.fetch_deadline:g} s deadline for this file") from exc
         except requests.RequestException as exc:
-            raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+            raise _request_error(url, exc, settings) from exc
         if resp.is_redirect:
             target = urljoin(current, resp.headers.get("Location", ""))
             resp.close()
             log.info("redirect %s -> %s", current, target)
             current = target
             continue
-        break
-    else:
-        raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+        return resp, current
+    raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
 
-    with resp:
-        if resp.status_code == 304 and previous:
-            store.append(ManifestRecord(now_utc(), pub.id, url, current, "not_modified", 304,
-                                        previous["sha256"], previous["size"], previous.get("etag"),
-                                        previous.get("last_modified"), previous["raw_path"]))
-            path = store.raw_dir / previous["raw_path"]
-            return Landed(pub.id, url, path, previous["sha256"], previous["size"], "not_modified")
-        if resp.status_code != 200:
-            raise FetchError(url, f"HTTP {resp.status_code} {resp.reason} (after retries)")
-        declared = resp.headers.get("Content-Length")
-        if declared is not None and int(declared) > settings.max_bytes:
-            raise FetchError(url, f"response declares {declared} bytes, over the {settings.max_bytes}-byte cap")
-        tmp = store.temp_file()
-        digest, size = hashlib.sha256(), 0
-        try:
-            with open(tmp, "wb") as out:
-                for chunk in resp.iter_content(chunk_size=1 << 16):
-                    size += len(chunk)
-                    if size > settings.max_bytes:
-                        raise FetchError(url, f"response exceeded the {settings.max_bytes}-byte cap")
-                    digest.update(chunk)
-                    out.write(chunk)
-            if declared is not None and size != int(declared):
-                raise FetchError(url, f"truncated download: {size} of {declared} bytes")
-        except requests.RequestException as exc:
-            tmp.unlink(missing_ok=True)
-            raise FetchError(url, f"download interrupted after {size} bytes "
-                                  f"(truncated?): {type(exc).__name__}") from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        sha = digest.hexdigest()
-        path, new = store.land(tmp, sha, suffix)
-        store.append(ManifestRecord(now_utc(), pub.id, url, current, "landed" if new else "unchanged",
-                                    resp.status_code, sha, size, resp.headers.get("ETag"),
-                                    resp.headers.get("Last-Modified"),
-                                    str(path.relative_to(store.raw_dir))))
-        return Landed(pub.id, url, path, sha, size, "landed" if new else "unchanged")
+
+class _Interrupted(Exception):
+    """The connection broke mid-body: worth another try."""
+
+
+def _download(resp, url: str, store: RawStore, settings: Settings, deadline: float) -> tuple[Path, str, int]:
+    """Stream the body into a temp file: (path, sha256, size). Removes the temp file on failure."""
+    declared = resp.headers.get("Content-Length")
+    if declared is not None and (not declared.strip().isdigit()):
+        raise FetchError(url, f"invalid Content-Length {declared!r}")
+    declared_n = int(declared) if declared is not None else None
+    encoded = resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+    if declared_n is not None and not encoded and declared_n > settings.max_bytes:
+        raise FetchError(url, f"response declares {declared_n} bytes, over the {settings.max_bytes}-byte cap")
+    tmp = store.temp_file()
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(tmp, "wb") as out:
+            while True:
+                if time.monotonic() > deadline:
+                    raise FetchError(url, f"download too slow: {size} bytes after the {settings.fetch_deadline:g} s "
+                                          "deadline for this file; cut off")
+                try:
+                    chunk = resp.raw.read1(CHUNK, decode_content=True)
+                except urllib3.exceptions.ReadTimeoutError as exc:
+                    raise _Interrupted(f"the server sent nothing for {settings.read_timeout:g} s "
+                                       f"(read timeout) after {size} bytes") from exc
+                except (urllib3.exceptions.ProtocolError, ConnectionError) as exc:
+                    wire = resp.raw.tell()
+                    if declared_n is not None and wire < declared_n:
+                        raise _Interrupted(f"truncated download: {wire} of {declared_n} bytes "
+                                           "(the connection closed early)") from exc
+                    raise _Interrupted(f"connection lost after {size} bytes ({type(exc).__name__})") from exc
+                except urllib3.exceptions.DecodeError as exc:
+                    raise FetchError(url, f"the body does not decode as its Content-Encoding says ({exc})") from exc
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > settings.max_bytes:
+                    raise FetchError(url, f"response exceeded the {settings.max_bytes}-byte cap")
+                digest.update(chunk)
+                out.write(chunk)
+        wire = resp.raw.tell()
+        if declared_n is not None and wire != declared_n:
+            raise _Interrupted(f"truncated download: {wire} of {declared_n} bytes")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, digest.hexdigest(), size
+
+
+def _fetch_http(pub, url, suffix, store: RawStore, settings: Settings, session, force: bool) -> Landed:
+    origins = allowed_origins(settings)
+    deadline = time.monotonic() + settings.fetch_deadline
+    previous = store.latest(url)
+    headers = {}
+    if previous and not force and store.path_for(previous["sha256"], suffix).exists():
+        if previous.get("etag"):
+            headers["If-None-Match"] = previous["etag"]
+        if previous.get("last_modified"):
+            headers["If-Modified-Since"] = previous["last_modified"]
+
+    attempt = 0
+    while True:
+        resp, final = _open(url, session, headers, settings, origins, deadline)
+        with resp:
+            if resp.status_code == 304 and previous and headers:
+                store.append(ManifestRecord(now_utc(), pub.id, url, final, "not_modified", 304,
+                                            previous["sha256"], previous["size"], previous.get("etag"),
+                                            previous.get("last_modified"), previous["raw_path"]))
+                path = store.raw_dir / previous["raw_path"]
+                return Landed(pub.id, url, path, previous["sha256"], previous["size"], "not_modified")
+            if resp.status_code != 200:
+                raise FetchError(url, f"HTTP {resp.status_code} {resp.reason} (after {settings.retries} retries)")
+            try:
+                tmp, sha, size = _download(resp, url, store, settings, deadline)
+                break
+            except _Interrupted as exc:
+                attempt += 1
+                wait = min(settings.backoff * (2 ** attempt), 30)
+                if attempt > settings.retries or time.monotonic() + wait > deadline:
+                    raise FetchError(url, f"{exc} (after {attempt} attempts)") from exc
+                log.warning("%s: %s; retrying (%d of %d)", url, exc, attempt, settings.retries)
+        time.sleep(wait)
+
+    path, new = store.land(tmp, sha, suffix)
+    store.append(ManifestRecord(now_utc(), pub.id, url, final, "landed" if new else "unchanged",
+                                resp.status_code, sha, size, resp.headers.get("ETag"),
+                                resp.headers.get("Last-Modified"), str(path.relative_to(store.raw_dir))))
+    return Landed(pub.id, url, path, sha, size, "landed" if new else "unchanged")
