@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import BUNDLE_DIR, CURATED_DIR, Settings
+from .errors import CatalogueError
 
 # The VCCI and UNDP workbooks are re-hosted unchanged in the MIT-licensed R package
 # mdtrinh/vietnamdata, pinned here to one commit so the bytes never move under us.
@@ -125,22 +126,26 @@ CURATED_LICENCE = "Figures quoted from a public page, with its citation; cite th
 
 def curated(folder: Path = CURATED_DIR) -> list[Publication]:
     """One publication per curated intake file (data/curated/*.csv), described by its header."""
-    from .parsers.curated import read_header  # the curated format's reader owns the header rules
+    from .parsers.curated import read_header, read_text  # the curated format's reader owns the rules
 
     pubs = []
+    first_file: dict[str, Path] = {}
     for path in sorted(Path(folder).glob("*.csv")):
-        text = path.read_text(encoding="utf-8")
-        header, _ = read_header(text, path.name)
+        header, _ = read_header(read_text(path, path.name), path.name)
+        if header["publication"] in first_file:
+            raise CatalogueError(f"curated files {first_file[header['publication']].name} and {path.name} (in {folder}) "
+                                 f"share publication id {header['publication']!r}; give each page its own id")
+        first_file[header["publication"]] = path
         pubs.append(Publication(
             id=header["publication"], indicator="curated", level="mixed", years=(), publisher=header["publisher"],
             title=header["title"], licence=CURATED_LICENCE, origin_path="", original_relpath="",
             format="curated-csv", parser="curated", expected_units=0, local_file=path,
             source_type=header["source_type"], citation_url=header["source_url"],
         ))
-    ids = [p.id for p in pubs]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ValueError(f"curated files share publication ids {duplicates}")
+    clash = [p for p in pubs if p.id in {c.id for c in CATALOGUE}]
+    if clash:
+        raise CatalogueError(f"curated file {clash[0].local_file.name} uses the publication id {clash[0].id!r} "
+                             "of a publisher file in the catalogue")
     return pubs
 
 
@@ -153,7 +158,7 @@ def get(publication_id: str, settings: Settings | None = None) -> Publication:
     for pub in publications(settings):
         if pub.id == publication_id:
             return pub
-    raise KeyError(f"no publication {publication_id!r} in the catalogue")
+    raise CatalogueError(f"no publication {publication_id!r} in the catalogue")
 
 
 def select(ids: list[str] | None = None, settings: Settings | None = None) -> list[Publication]:
@@ -163,5 +168,5 @@ def select(ids: list[str] | None = None, settings: Settings | None = None) -> li
     by_id = {p.id: p for p in pubs}
     missing = [i for i in ids if i not in by_id]
     if missing:
-        raise KeyError(f"no publication {missing} in the catalogue")
+        raise CatalogueError(f"no publication {missing} in the catalogue")
     return [by_id[i] for i in ids]

@@ -6,17 +6,41 @@ sheets that are there.
 """
 from __future__ import annotations
 
+import unicodedata
 import warnings
+import zipfile
 from pathlib import Path
 
 from .errors import LayoutError
 
 
+# A workbook whose parts unpack to more than this, or at a ratio above MAX_RATIO, is refused
+# before a reader expands it (a zip bomb). The largest original (PAPI) unpacks to ~20 MB.
+MAX_UNPACKED = 400 * 1024 * 1024
+MAX_RATIO = 200
+
+
 def _clean(value):
     if isinstance(value, str):
-        value = value.strip()
+        value = unicodedata.normalize("NFC", value.strip())  # publishers' files mix NFD and NFC
         return value or None
     return value
+
+
+def check_zip(path: Path, label: str) -> None:
+    """Refuse an .xlsx whose declared unpacked size or compression ratio is implausible."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise LayoutError(label, f"cannot open workbook ({type(exc).__name__}: {exc}); "
+                                 "is the file truncated or not a workbook?") from exc
+    unpacked = sum(i.file_size for i in infos)
+    packed = max(sum(i.compress_size for i in infos), 1)
+    if unpacked > MAX_UNPACKED or unpacked / packed > MAX_RATIO:
+        raise LayoutError(label, f"refused: the workbook's {len(infos)} parts unpack to {unpacked:,} bytes from "
+                                 f"{packed:,} (ratio {unpacked / packed:.0f}), beyond the limits of "
+                                 f"{MAX_UNPACKED:,} bytes and ratio {MAX_RATIO} (a zip bomb?)")
 
 
 class Workbook:
@@ -34,11 +58,14 @@ class Workbook:
             else:
                 import openpyxl
 
+                check_zip(self.path, self.label)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     book = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
                 self._xlsx = book
                 self.sheet_names = list(book.sheetnames)
+        except LayoutError:
+            raise
         except Exception as exc:  # xlrd, openpyxl and zipfile each raise their own types
             raise LayoutError(self.label, f"cannot open workbook ({type(exc).__name__}: {exc}); "
                                           "is the file truncated or not a workbook?") from exc

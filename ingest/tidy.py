@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import tempfile
+import unicodedata
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def _format(value) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)  # shortest string that round-trips to the same double
-    return str(value)
+    return unicodedata.normalize("NFC", str(value))  # one form of Vietnamese text everywhere
 
 
 def rows_to_csv_bytes(rows: list, columns: list[str]) -> bytes:
@@ -115,15 +116,14 @@ def write_parquet(rows: list, path: Path, landed_sha256: str, columns: list[str]
     fd, tmp_csv = tempfile.mkstemp(suffix=".csv", dir=path.parent)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    cols = ", ".join(f"'{c}': '{types.get(c, 'VARCHAR')}'" for c in columns)
+    column_types = {c: types.get(c, "VARCHAR") for c in columns}
     tmp_parquet = str(path) + ".tmp"
     try:
         con = duckdb.connect()
-        con.execute(
-            f"COPY (SELECT *, ? AS landed_sha256 FROM read_csv(?, header=true, "
-            f"columns={{{cols}}}, nullstr='', quote='\"', escape='\"')) "
-            f"TO '{tmp_parquet}' (FORMAT parquet)",
-            [landed_sha256, tmp_csv],
+        con.execute(  # every path and name is a bound parameter, never pasted into the SQL
+            "COPY (SELECT *, ? AS landed_sha256 FROM read_csv(?, header=true, columns=?, nullstr='', "
+            "quote='\"', escape='\"')) TO ? (FORMAT parquet)",
+            [landed_sha256, tmp_csv, column_types, tmp_parquet],
         )
         con.close()
         os.replace(tmp_parquet, path)

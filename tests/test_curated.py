@@ -96,17 +96,17 @@ def test_partial_tables_keep_publisher_ranks_only(built_warehouse):
 # ------------------------------------------------------------------ validation on intake (synthetic files)
 BAD = {
     "unknown unit": ("PAR INDEX,province,2022,Tỉnh Không Tồn Tại,85.5,3,,,\n", UnknownUnitError,
-                     r"bad\.csv, row 9: unknown unit name 'Tỉnh Không Tồn Tại' in 2022; nearest candidates: "),
+                     r"bad\.csv, line 9: unknown unit name 'Tỉnh Không Tồn Tại' in 2022; nearest candidates: "),
     "score out of range": ("PAR INDEX,province,2022,Quảng Ninh,105.2,1,,,\n", LayoutError,
-                           r"bad\.csv, row 9: score 105.2 for 'Quảng Ninh' is outside the par_index overall range"),
+                           r"bad\.csv, line 9: score 105.2 for 'Quảng Ninh' is outside the par_index overall range"),
     "duplicate row": ("SIPAS,province,2022,Quảng Ninh,87.59,1,,,\nSIPAS,province,2022,TP Quảng Ninh,87.6,1,,,\n",
-                      LayoutError, r"bad\.csv, row 10: duplicate row: .* is already on line 9"),
+                      LayoutError, r"bad\.csv, line 10: duplicate row: .* is already on line 9"),
     "ranks contradict scores": ("PAR INDEX,province,2022,Quảng Ninh,90.1,1,,,\nPAR INDEX,province,2022,Hải Phòng,91.2,2,,,\n",
-                                LayoutError, r"bad\.csv, row 10: rank 2 \(Hải Phòng, 91.2\) scores above rank 1"),
+                                LayoutError, r"bad\.csv, line 10: rank 2 \(Hải Phòng, 91.2\) scores above rank 1"),
     "rank beyond the units ranked": ("PAR INDEX,ministry,2023,Bộ Tư pháp,89.95,18,,,\n", LayoutError,
-                                     r"bad\.csv, row 9: rank 18 of 'Bộ Tư pháp' is larger than the 17 units ranked"),
+                                     r"bad\.csv, line 9: rank 18 of 'Bộ Tư pháp' is larger than the 17 units ranked"),
     "unknown component": ("PCI,province,2020,Quảng Ninh,7.1,,Happiness,,\n", LayoutError,
-                          r"bad\.csv, row 9: unknown pci component 'Happiness'"),
+                          r"bad\.csv, line 9: unknown pci component 'Happiness'"),
 }
 
 
@@ -121,7 +121,7 @@ def test_bad_curated_rows_fail_the_file_with_its_line(case, tmp_path):
 def test_missing_provenance_fails(tmp_path):
     path = tmp_path / "noprov.csv"
     path.write_text("indicator,level,year,unit,score,rank,component,flags,note\n", encoding="utf-8")
-    with pytest.raises(LayoutError, match=r"noprov\.csv: provenance is missing \['publication', 'title'"):
+    with pytest.raises(LayoutError, match=r"noprov\.csv, line 1: provenance is missing \['publication', 'title'"):
         catalogue.curated(tmp_path)
 
 
@@ -130,7 +130,7 @@ def test_a_bad_curated_file_loads_nothing_and_keeps_the_warehouse(warehouse_copy
     write_curated(folder, "zz-bad", BAD["unknown unit"][0])
     settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
     served = file_sha256(settings.warehouse)
-    with pytest.raises(UnknownUnitError, match=r"curated-zz-bad \(zz-bad\.csv\), row 9"):
+    with pytest.raises(UnknownUnitError, match=r"curated-zz-bad \(zz-bad\.csv\), line 9"):
         pipeline.run_all(settings)
     assert file_sha256(settings.warehouse) == served
     assert not (settings.parsed_dir / "curated" / "curated-zz-bad.parquet").exists()
@@ -143,14 +143,14 @@ def test_adding_a_curated_file_shows_its_figures_and_changes_nothing_else(wareho
     settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
     before = {t: query(settings, f"select * from marts.{t} order by all")
               for t in ("fct_observations", "fct_indicator_scores", "mart_conflicts", "dim_province")}
-    write_curated(folder, "synthetic-sipas-2030", "SIPAS,province,2030,Quảng Ninh,91.5,1,,,synthetic\n"
-                                           "SIPAS,province,2030,Hà Nội,88.25,2,,,synthetic\n",
-           pub="curated-synthetic-sipas-2030")
+    write_curated(folder, "synthetic-sipas-2012", "SIPAS,province,2012,Quảng Ninh,91.5,1,,,synthetic\n"
+                                           "SIPAS,province,2012,Hà Nội,88.25,2,,,synthetic\n",
+           pub="curated-synthetic-sipas-2012")
     pipeline.run_all(settings)
     new = query(settings, """select unit_name, value, published_rank, value_publication_id from marts.fct_indicator_scores
-                              where indicator_code = 'sipas' and year = 2030 order by published_rank""")
-    assert new == [("Quảng Ninh", 91.5, 1, "curated-synthetic-sipas-2030"),
-                   ("Hà Nội", 88.25, 2, "curated-synthetic-sipas-2030")]
+                              where indicator_code = 'sipas' and year = 2012 order by published_rank""")
+    assert new == [("Quảng Ninh", 91.5, 1, "curated-synthetic-sipas-2012"),
+                   ("Hà Nội", 88.25, 2, "curated-synthetic-sipas-2012")]
     after = {t: query(settings, f"select * from marts.{t} order by all") for t in before}
     assert after["dim_province"] == before["dim_province"]
     assert after["mart_conflicts"] == before["mart_conflicts"]

@@ -33,4 +33,16 @@ def get_parser(name: str):
 
 
 def parse(name: str, pub: Publication, ctx: ParseContext) -> ParseResult:
-    return get_parser(name).parse(pub, ctx)
+    """Run one parser; anything it did not foresee still ends as a LayoutError naming the file."""
+    from ..errors import LayoutError, PipelineError
+
+    try:
+        return get_parser(name).parse(pub, ctx)
+    except PipelineError:
+        raise
+    except MemoryError as exc:
+        raise LayoutError(ctx.label, "the file needs more memory than this machine has to read "
+                                     "(a decompression bomb?); nothing of it was loaded") from exc
+    except Exception as exc:
+        raise LayoutError(ctx.label, f"unexpected layout: the {name} parser failed with "
+                                     f"{type(exc).__name__}: {exc}; nothing of it was loaded") from exc

@@ -13,8 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, fields
+from datetime import date
 from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
 
 from .. import names
 from ..catalogue import Publication
@@ -37,6 +41,13 @@ INDICATORS = {
     "parindexprovincialinternalquangnam": "par_index_quang_nam_internal",
 }
 AGGREGATE_NAMES = {"trungbinh"}  # "Trung bình": the average row of a published table
+# Intake limits: a publication id becomes a file name and a key, so it is strictly shaped;
+# a cell or a header value longer than this is a mistake (the longest real note is ~180).
+PUBLICATION_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,95}")
+MAX_CELL = 2000
+MAX_FILE_BYTES = 5 * 1024 * 1024
+FIRST_YEAR = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -107,9 +118,43 @@ def ranked_units() -> dict[tuple[str, str, int], int]:
     return out
 
 
+def read_text(path: Path, label: str) -> str:
+    """A curated file's text: UTF-8 (a byte-order mark is accepted), in NFC, without control
+    characters. Anything else is a one-line error naming the file and line."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise LayoutError(label, f"cannot read curated file ({exc.strerror})") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise LayoutError(label, f"file is {len(data):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a curated file")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
+        raise LayoutError(label, "file is UTF-16 (or has NUL bytes); save it as UTF-8 (CSV UTF-8 in Excel)", row=1)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise LayoutError(label, f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded (a Windows-1258 or "
+                                 "other legacy encoding?); save the file as UTF-8", row=line) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _CONTROL.search(line)
+        if found:
+            raise LayoutError(label, f"control character U+{ord(found.group()):04X} in the text", row=number)
+    return unicodedata.normalize("NFC", text)
+
+
+def _check_url(url: str) -> str | None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(ch.isspace() for ch in url):
+        return f"source_url {url!r} is not an http(s) URL"
+    return None
+
+
 def read_header(text: str, label: str) -> tuple[dict[str, str], int]:
     """'# key: value' lines at the top; returns them and the number of lines they take."""
     header: dict[str, str] = {}
+    lines: dict[str, int] = {}
     count = 0
     for line in text.splitlines():
         if not line.startswith("#"):
@@ -117,14 +162,25 @@ def read_header(text: str, label: str) -> tuple[dict[str, str], int]:
         count += 1
         key, sep, value = line[1:].partition(":")
         if not sep:
-            raise LayoutError(label, f"provenance line {line!r} is not '# key: value'", row=count)
+            raise LayoutError(label, f"provenance line {line[:80]!r} is not '# key: value'", row=count)
+        if len(value) > MAX_CELL:
+            raise LayoutError(label, f"provenance value of {len(value):,} characters, over the {MAX_CELL:,} limit",
+                              row=count)
         header[key.strip()] = value.strip()
+        lines[key.strip()] = count
     missing = [k for k in REQUIRED_HEADER if not header.get(k)]
     if missing:
         raise LayoutError(label, f"provenance is missing {missing} (expected '# key: value' lines for "
-                                 f"{list(REQUIRED_HEADER)})")
+                                 f"{list(REQUIRED_HEADER)})", row=count + 1)
+    if not PUBLICATION_ID.fullmatch(header["publication"]):
+        raise LayoutError(label, f"publication id {header['publication'][:100]!r} must be 3-96 characters of a-z, "
+                                 "0-9 and '-', starting with a letter or digit", row=lines["publication"])
     if header["source_type"] not in SOURCE_TYPES:
-        raise LayoutError(label, f"source_type {header['source_type']!r} is not one of {list(SOURCE_TYPES)}")
+        raise LayoutError(label, f"source_type {header['source_type']!r} is not one of {list(SOURCE_TYPES)}",
+                          row=lines["source_type"])
+    problem = _check_url(header["source_url"])
+    if problem:
+        raise LayoutError(label, problem, row=lines["source_url"])
     return header, count
 
 
@@ -146,10 +202,7 @@ def _aggregate(unit: str) -> tuple[str, str | None, int | None] | None:
 
 def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
     label = ctx.label
-    try:
-        text = ctx.path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LayoutError(label, f"cannot read curated file ({type(exc).__name__}: {exc})") from exc
+    text = read_text(ctx.path, label)
     header, offset = read_header(text, label)
     if header["publication"] != pub.id:
         raise LayoutError(label, f"file says publication {header['publication']!r}, catalogue expects {pub.id!r}")
@@ -162,11 +215,23 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
 
     out: list[CuratedRow] = []
     seen: dict[tuple, int] = {}
-    for line_no, cells in enumerate(reader, start=offset + 2):
+    line_no = offset + 1
+    while True:
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:  # e.g. a cell over csv's 131,072-character limit
+            raise LayoutError(label, f"unreadable CSV ({exc})", row=reader.line_num) from None
+        if cells is None:
+            break
+        line_no = reader.line_num
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(COLUMNS):
             raise LayoutError(label, f"{len(cells)} cells, expected {len(COLUMNS)}", row=line_no)
+        long = next((c for c in cells if len(c) > MAX_CELL), None)
+        if long is not None:
+            raise LayoutError(label, f"a cell of {len(long):,} characters, over the {MAX_CELL:,}-character limit",
+                              row=line_no)
         row = dict(zip(COLUMNS, (c.strip() for c in cells)))
         out.append(_row(pub, ctx, header, row, line_no))
         r = out[-1]
@@ -193,8 +258,9 @@ def _row(pub, ctx, header, row, line_no) -> CuratedRow:
         fail(f"unknown indicator {row['indicator']!r} (known: {sorted(INDICATORS.values())})")
     if row["level"] not in LEVELS:
         fail(f"unknown level {row['level']!r} (known: {list(LEVELS)})")
-    if not row["year"].isdigit() or not 2000 <= int(row["year"]) <= 2100:
-        fail(f"year {row['year']!r} is not a year")
+    this_year = date.today().year
+    if not row["year"].isdigit() or not FIRST_YEAR <= int(row["year"]) <= this_year:
+        fail(f"year {row['year']!r} is not a year from {FIRST_YEAR} to {this_year}")
     year = int(row["year"])
     component_code = "overall"
     if row["component"]:
