@@ -6,6 +6,12 @@ static report). Every
 DuckDB writer runs in the one-slot pool `duckdb_writer`; publishing updates the Asset
 `governance_warehouse`, which schedules the serving DAG (exports, PostgreSQL mirror).
 Nothing heavy is imported at parse time.
+
+Every task has an execution_timeout and the run a dagrun_timeout, so a stuck night never
+blocks the next (max_active_runs=1). Each task takes the data folder's run lock (waiting up
+to GOVWH_LOCK_WAIT, 15 minutes by default here). The publish task serves only the build that
+this run's build task produced (its build id, passed on by XCom) and only if it passed.
+Trigger with {"force_fetch": true} to download every file again, ignoring ETag/Last-Modified.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 RETRIES = int(os.environ.get("GOVWH_TASK_RETRIES", "2"))
 WAREHOUSE = Asset("governance_warehouse")  # governance_serve is scheduled on it
@@ -21,9 +27,9 @@ WRITER_POOL = "duckdb_writer"  # one slot: DuckDB allows a single writer per fil
 
 
 def _settings():
-    from ingest.config import Settings
+    from ingest.airflow_support import task_settings
 
-    return Settings.from_env()
+    return task_settings()
 
 
 def _on_failure(context):
@@ -39,7 +45,11 @@ def _on_failure(context):
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Ho_Chi_Minh"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(hours=3),
+    params={"force_fetch": Param(False, type="boolean",
+                                 description="download every file again, ignoring ETag / Last-Modified")},
     default_args={
+        "execution_timeout": timedelta(minutes=45),
         "retries": RETRIES,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
@@ -53,8 +63,9 @@ def governance_nightly():
     def fetch() -> list[dict]:
         from ingest import pipeline
 
+        force = bool(get_current_context()["params"].get("force_fetch"))
         return [{"publication": r.publication_id, "outcome": r.outcome, "sha256": r.sha256}
-                for r in pipeline.fetch_all(_settings())]
+                for r in pipeline.fetch_all(_settings(), force=force)]
 
     @task
     def parse() -> dict:
@@ -63,18 +74,20 @@ def governance_nightly():
         return {p.publication_id: p.rows for p in pipeline.parse_all(_settings())}
 
     @task(pool=WRITER_POOL)
-    def build() -> str:
+    def build() -> dict:
         from ingest import pipeline
+        from ingest.publish import read_receipt
 
-        return str(pipeline.build(_settings()))
+        built = pipeline.build(_settings())
+        return {"path": str(built), "build_id": read_receipt(built)["build_id"]}
 
-    @task(pool=WRITER_POOL, outlets=[WAREHOUSE])
-    def publish(built: str) -> str:
+    @task(pool=WRITER_POOL, outlets=[WAREHOUSE], execution_timeout=timedelta(minutes=10))
+    def publish(built: dict) -> str:
         from pathlib import Path
 
         from ingest import pipeline
 
-        return str(pipeline.publish(_settings(), Path(built)))
+        return str(pipeline.publish(_settings(), Path(built["path"]), expected_build_id=built["build_id"]))
 
     @task
     def report(_published: str) -> dict:

@@ -14,9 +14,9 @@ WAREHOUSE = Asset("governance_warehouse")
 
 
 def _settings():
-    from ingest.config import Settings
+    from ingest.airflow_support import task_settings
 
-    return Settings.from_env()
+    return task_settings()
 
 
 def _on_failure(context):
@@ -32,7 +32,9 @@ def _on_failure(context):
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Ho_Chi_Minh"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(hours=1),
     default_args={
+        "execution_timeout": timedelta(minutes=30),
         "retries": int(os.environ.get("GOVWH_TASK_RETRIES", "2")),
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,

@@ -60,22 +60,25 @@ def prepare(settings: Settings) -> dict:
     return env
 
 
-def run_dags(settings: Settings) -> Path:
+def run_dags(settings: Settings, force_fetch: bool = False) -> Path:
     """The nightly DAG, then the serving DAG its Asset schedules (dags test runs one DAG)."""
     prepare(settings)
-    run_dag(settings, DAG_ID)
+    run_dag(settings, DAG_ID, conf={"force_fetch": True} if force_fetch else None)
     run_dag(settings, SERVE_DAG_ID)
     return settings.warehouse
 
 
-def run_dag(settings: Settings, dag_id: str = DAG_ID) -> Path:
+def run_dag(settings: Settings, dag_id: str = DAG_ID, conf: dict | None = None) -> Path:
+    import json
+
     env = prepare(settings)
     home = Path(env["AIRFLOW_HOME"])
     log_path = home / f"last_run_{dag_id}.log"
     started = time.perf_counter()
     print(f"[airflow] airflow dags test {dag_id} (full log: {log_path})", flush=True)
     with open(log_path, "w", encoding="utf-8") as log_file:
-        proc = subprocess.Popen([_airflow(), "dags", "test", dag_id], env=env, stdout=subprocess.PIPE,
+        extra = ["--conf", json.dumps(conf)] if conf else []
+        proc = subprocess.Popen([_airflow(), "dags", "test", dag_id, *extra], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
         assert proc.stdout is not None
         for line in proc.stdout:

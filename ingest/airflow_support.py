@@ -7,6 +7,18 @@ WRITER_POOL = "duckdb_writer"
 
 log = logging.getLogger("governance")
 
+TASK_LOCK_WAIT = "900"  # seconds a task waits for the run lock unless GOVWH_LOCK_WAIT says otherwise
+
+
+def task_settings():
+    """Settings for an Airflow task: as the environment says, but waiting for the run lock
+    (another DAG's task, or an operator's CLI run) instead of failing at once."""
+    import os
+
+    from .config import Settings
+
+    return Settings.from_env(env={**os.environ, "GOVWH_LOCK_WAIT": os.environ.get("GOVWH_LOCK_WAIT", TASK_LOCK_WAIT)})
+
 
 def failure_line(context: dict) -> str:
     """One line for the on-call: which task failed, why, and where the last good warehouse is."""

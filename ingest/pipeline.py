@@ -22,10 +22,11 @@ import duckdb
 
 from . import catalogue
 from .config import DBT_PROJECT_DIR, Settings
-from .errors import PipelineError
+from .errors import BuildFailed, PipelineError, StorageError
 from .fetch import Landed, fetch, make_session
 from .fsutil import replace_dir
 from .landing import RawStore
+from .lock import run_lock
 from .parsers import ParseContext, parse
 from .tidy import write_parquet
 
@@ -37,14 +38,22 @@ def _say(message: str) -> None:
 
 
 # ---------------------------------------------------------------- fetch
-def fetch_all(settings: Settings, ids: list[str] | None = None) -> list[Landed]:
+def fetch_all(settings: Settings, ids: list[str] | None = None, force: bool = False) -> list[Landed]:
+    with run_lock(settings, "fetch"):
+        return _fetch_all(settings, ids, force)
+
+
+def _fetch_all(settings: Settings, ids: list[str] | None, force: bool) -> list[Landed]:
     store = RawStore(settings.raw_dir)
     pubs = catalogue.select(ids, settings)
+    leftovers = store.remove_leftovers()
+    if leftovers:
+        _say(f"[fetch] removed {len(leftovers)} partial download(s) left by an interrupted run")
     session = make_session(settings)
     landed = []
     try:
         for i, pub in enumerate(pubs, start=1):
-            result = fetch(pub, settings, store, session)
+            result = fetch(pub, settings, store, session, force=force)
             if pub.local_file is None:
                 _say(f"[fetch {i:>3}/{len(pubs)}] {pub.id:<22} {result.outcome:<12} {result.size:>9} bytes "
                      f"sha256 {result.sha256[:12]}")
@@ -78,6 +87,11 @@ def _landed_file(pub, settings: Settings, store: RawStore) -> tuple[Path, dict]:
 
 
 def parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]:
+    with run_lock(settings, "parse"):
+        return _parse_all(settings, ids)
+
+
+def _parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]:
     """Parse the latest landed file of every publication into parsed/<indicator>/<id>.parquet.
 
     All publications are parsed into a fresh folder first; the parsed layer is swapped in only
@@ -89,34 +103,40 @@ def parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]:
     shutil.rmtree(staging, ignore_errors=True)
     if ids and settings.parsed_dir.exists():  # a partial re-parse keeps the other publications
         shutil.copytree(settings.parsed_dir, staging)
-    results = []
-    for i, pub in enumerate(pubs, start=1):
-        path, rec = _landed_file(pub, settings, store)
-        parser = pub.parser_for(settings)
-        original_name = pub.local_file.name if pub.local_file else Path(pub.original_relpath).name
-        ctx = ParseContext(path=path, label=f"{pub.id} ({Path(rec['url']).name})",
-                           source_sha256=rec["sha256"], source_file=original_name)
-        started = time.perf_counter()
-        result = parse(parser, pub, ctx)
-        out = staging / pub.parsed_folder / f"{pub.id}.parquet"
-        if parser == "curated":
-            from .parsers.curated import CURATED_COLUMNS, CURATED_TYPES
+    try:
+        results = []
+        for i, pub in enumerate(pubs, start=1):
+            path, rec = _landed_file(pub, settings, store)
+            parser = pub.parser_for(settings)
+            original_name = pub.local_file.name if pub.local_file else Path(pub.original_relpath).name
+            ctx = ParseContext(path=path, label=f"{pub.id} ({Path(rec['url']).name})",
+                               source_sha256=rec["sha256"], source_file=original_name)
+            started = time.perf_counter()
+            result = parse(parser, pub, ctx)
+            out = staging / pub.parsed_folder / f"{pub.id}.parquet"
+            if out.resolve().parent != (staging / pub.parsed_folder).resolve():  # ids are checked at intake too
+                raise PipelineError(f"publication id {pub.id!r} would write outside {staging}")
+            if parser == "curated":
+                from .parsers.curated import CURATED_COLUMNS, CURATED_TYPES
 
-            write_parquet(result.rows, out, rec["sha256"], CURATED_COLUMNS, CURATED_TYPES)
-        else:
-            write_parquet(result.rows, out, landed_sha256=rec["sha256"])
-        for w in result.warnings:
-            _say(f"  warning: {w}")
-        if pub.local_file is None:
-            _say(f"[parse {i:>3}/{len(pubs)}] {pub.id:<22} {len(result.rows):>6} rows  "
-                 f"({parser}, {time.perf_counter() - started:.2f}s)")
-        results.append(Parsed(pub.id, len(result.rows), settings.parsed_dir / pub.parsed_folder / out.name,
-                              result.warnings))
-    curated_rows = sum(r.rows for r, p in zip(results, pubs) if p.local_file is not None)
-    if curated_rows:
-        _say(f"[parse {len(pubs):>3}/{len(pubs)}] {sum(1 for p in pubs if p.local_file)} curated files, "
-             f"{curated_rows:,} rows (curated)")
-    write_catalogue(catalogue.publications(settings), staging / "catalogue" / "publications.parquet")
+                write_parquet(result.rows, out, rec["sha256"], CURATED_COLUMNS, CURATED_TYPES)
+            else:
+                write_parquet(result.rows, out, landed_sha256=rec["sha256"])
+            for w in result.warnings:
+                _say(f"  warning: {w}")
+            if pub.local_file is None:
+                _say(f"[parse {i:>3}/{len(pubs)}] {pub.id:<22} {len(result.rows):>6} rows  "
+                     f"({parser}, {time.perf_counter() - started:.2f}s)")
+            results.append(Parsed(pub.id, len(result.rows), settings.parsed_dir / pub.parsed_folder / out.name,
+                                  result.warnings))
+        curated_rows = sum(r.rows for r, p in zip(results, pubs) if p.local_file is not None)
+        if curated_rows:
+            _say(f"[parse {len(pubs):>3}/{len(pubs)}] {sum(1 for p in pubs if p.local_file)} curated files, "
+                 f"{curated_rows:,} rows (curated)")
+        write_catalogue(catalogue.publications(settings), staging / "catalogue" / "publications.parquet")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a rejected input leaves nothing behind
+        raise
     replace_dir(staging, settings.parsed_dir)
     return results
 
@@ -166,10 +186,21 @@ def dbt_command(*args: str) -> list[str]:
 
 
 def build(settings: Settings) -> Path:
-    """dbt build (seeds, models, tests) into a private file; returns its path."""
+    """dbt build (seeds, models, tests) into a private file; returns its path.
+
+    Only a build whose every node passed gets a receipt (publish.write_receipt), the one thing
+    the publish gate accepts.
+    """
+    with run_lock(settings, "build"):
+        return _build(settings)
+
+
+def _build(settings: Settings) -> Path:
+    from .publish import receipt_path, write_receipt
+
     settings.build_dir.mkdir(parents=True, exist_ok=True)
     target = settings.build_dir / "governance.duckdb"
-    for stale in (target, Path(str(target) + ".wal")):
+    for stale in (receipt_path(target), target, Path(str(target) + ".wal")):
         stale.unlink(missing_ok=True)
     log_path = settings.build_dir / "dbt_build.log"
     results_path = settings.build_dir / "target" / "run_results.json"
@@ -185,12 +216,20 @@ def build(settings: Settings) -> Path:
     results = _dbt_results(results_path)
     failed = [r for r in results if r["status"] in ("error", "fail", "runtime error")]
     if proc.returncode != 0 or failed:
+        if "No space left on device" in log_path.read_text(encoding="utf-8", errors="replace"):
+            for partial in (target, Path(str(target) + ".wal")):
+                partial.unlink(missing_ok=True)  # give the space back; it could never be published
+            raise StorageError(f"disk full during the dbt build: no space left writing {settings.build_dir}; "
+                               "free space and run again (the serving warehouse was not touched). "
+                               f"Log: {log_path}")
         lines = "; ".join(f"{r['unique_id']}: {r['status']} ({(r.get('message') or '').strip()[:200]})"
                           for r in failed[:10]) or _log_error(log_path)
-        raise PipelineError(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
-                            f"The serving warehouse was not touched. Log: {log_path}")
+        raise BuildFailed(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
+                          f"The serving warehouse was not touched. Log: {log_path}")
+    receipt = write_receipt(target)
     passed = sum(1 for r in results if r["status"] in ("success", "pass"))
-    _say(f"[build] {passed} models, seeds and tests passed in {time.perf_counter() - started:.1f}s")
+    _say(f"[build] {passed} models, seeds and tests passed in {time.perf_counter() - started:.1f}s "
+         f"(build {receipt['build_id'][:12]})")
     return target
 
 
@@ -209,13 +248,25 @@ def _dbt_results(path: Path) -> list[dict]:
 
 
 # ---------------------------------------------------------------- publish
-def publish(settings: Settings, built: Path | None = None) -> Path:
-    """Write-audit-publish: see ingest/publish.py."""
+def publish(settings: Settings, built: Path | None = None, expected_build_id: str | None = None) -> Path:
+    """Write-audit-publish behind the gate: see ingest/publish.py."""
     from .publish import publish as _publish
 
-    record = _publish(settings, built)
-    _say(f"[publish] {settings.warehouse} ({record['marts']} marts, {record['seconds']:.2f}s)")
+    with run_lock(settings, "publish"):
+        record = _publish(settings, built, expected_build_id)
+    if record["action"] == "unchanged":
+        _say(f"[publish] nothing new: the build's content equals the serving warehouse published "
+             f"{record['published_at']}; {settings.warehouse} and its rollback history left as they were")
+    else:
+        _say(f"[publish] {settings.warehouse} ({record['marts']} marts, {record['seconds']:.2f}s)")
     return settings.warehouse
+
+
+def rollback(settings: Settings) -> dict:
+    from .publish import rollback as _rollback
+
+    with run_lock(settings, "rollback"):
+        return _rollback(settings)
 
 
 # ---------------------------------------------------------------- serve
@@ -231,7 +282,8 @@ def export(settings: Settings) -> dict:
         def step(i, n, name):
             progress.update(task, total=n, completed=i - 1, description=f"exporting {name}")
 
-        result = export_all(settings, step)
+        with run_lock(settings, "export"):
+            result = export_all(settings, step)
     _say(f"[export] {result['marts']} marts -> {result['folder']} ({result['seconds']:.1f}s)")
     return result
 
@@ -240,7 +292,8 @@ def report(settings: Settings) -> dict:
     """The static HTML site (ingest/report.py)."""
     from .report import build_site
 
-    result = build_site(settings)
+    with run_lock(settings, "report"):
+        result = build_site(settings)
     _say(f"[report] {result['pages']} pages -> {result['folder']}/index.html ({result['seconds']:.1f}s)")
     return result
 
@@ -293,11 +346,12 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def run_all(settings: Settings) -> str:
-    fetch_all(settings)
-    parse_all(settings)
-    built = build(settings)
-    publish(settings, built)
+def run_all(settings: Settings, force_fetch: bool = False) -> str:
+    with run_lock(settings, "run --direct"):
+        fetch_all(settings, force=force_fetch)
+        parse_all(settings)
+        built = build(settings)
+        publish(settings, built)
     text = summary(settings)
     _say(text)
     return text

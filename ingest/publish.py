@@ -1,25 +1,41 @@
-"""Write-audit-publish for the serving DuckDB file.
+"""Write-audit-publish for the serving DuckDB file, behind a gate that cannot be fooled.
 
-dbt builds into a private file and runs every test there (pipeline.build). Only then does
-publish() put it in front of readers, by atomic rename: readers already connected keep the
-old file (its inode stays open), new connections see the new one, nobody sees half a table.
-The previous serving file is kept beside it; rollback() puts it back. Every publish and
-rollback is appended to publish_log.jsonl.
+dbt builds into a private file and runs every test there (pipeline.build). When, and only
+when, every selected node passed, the build step writes a *receipt* beside the file
+(build/receipt.json): a build id, the file's sha256 after a checkpoint, the sha256 and
+invocation id of dbt's run_results.json and manifest.json, the row count of every contracted
+mart and a digest of the file's content.
+
+publish() serves a build only if its receipt checks out against the file, dbt's own results
+(every node of the manifest ran and succeeded) and the marts actually in the file, and (when
+the caller says which build it expects, as the Airflow task does) that it is that build.
+Anything else (a failed build, a half-written one, a file from another run) is refused with
+one line, and the serving file is not touched. Publishing the content already served is a
+no-op: the serving file, `.previous` and the rollback history stay as they are.
+
+The previous serving file is kept beside it; rollback() puts it back after checking its
+sha256 against the publish log. Every publish and rollback is appended to publish_log.jsonl.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
 from .config import Settings
-from .errors import PipelineError
+from .errors import PublishRefused
 from .landing import sha256_file
+
+RECEIPT = "receipt.json"
+NODE_TYPES = ("model", "seed", "test", "snapshot")
+PASSED = ("success", "pass")
 
 
 def previous_path(settings: Settings) -> Path:
@@ -35,27 +51,156 @@ def log_path(settings: Settings) -> Path:
     return settings.warehouse.with_name("publish_log.jsonl")
 
 
-def _audit(built: Path) -> int:
-    """Checkpoint the build (no WAL may travel with it) and check it opens and holds marts."""
+def receipt_path(built: Path) -> Path:
+    return built.parent / RECEIPT
+
+
+def _sha256(path: Path) -> str | None:
+    return sha256_file(path) if path.exists() else None
+
+
+# ---------------------------------------------------------------- what a passing build is
+def _contracted_marts(manifest: dict) -> list[str]:
+    return sorted(n["name"] for n in manifest.get("nodes", {}).values()
+                  if n.get("resource_type") == "model" and n.get("schema") == "marts"
+                  and ((n.get("config") or {}).get("contract") or {}).get("enforced"))
+
+
+def _selected_nodes(manifest: dict) -> set[str]:
+    ids = {uid for uid, n in manifest.get("nodes", {}).items() if n.get("resource_type") in NODE_TYPES}
+    ids |= set(manifest.get("unit_tests", {}))
+    return ids
+
+
+def quote_ident(name: str) -> str:
+    """An SQL identifier, quoted (names come from a file's own catalogue, never pasted raw)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def content_digest(con) -> dict[str, str]:
+    """Per base table: column names and types, row count and an order-independent row hash."""
+    out = {}
+    tables = con.execute("select table_schema, table_name from information_schema.tables "
+                         "where table_type = 'BASE TABLE' order by 1, 2").fetchall()
+    for schema, name in tables:
+        qualified = f"{quote_ident(schema)}.{quote_ident(name)}"
+        columns = con.execute("select string_agg(column_name || ':' || data_type, ',' order by ordinal_position) "
+                              "from information_schema.columns where table_schema = ? and table_name = ?",
+                              [schema, name]).fetchone()[0]
+        count, digest = con.execute(f"select count(*), coalesce(sum(hash(t)), 0)::varchar from {qualified} t").fetchone()
+        out[f"{schema}.{name}"] = hashlib.sha256(f"{columns}|{count}|{digest}".encode()).hexdigest()[:24]
+    return out
+
+
+def digest_of(tables: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
+
+
+def write_receipt(built: Path) -> dict:
+    """Called by the build step after dbt passed: checkpoint the file, then record what passed."""
+    target_dir = built.parent / "target"
+    results_file, manifest_file = target_dir / "run_results.json", target_dir / "manifest.json"
+    results = json.loads(results_file.read_text(encoding="utf-8"))
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     con = duckdb.connect(str(built))
     try:
         con.execute("checkpoint")
-        n = con.execute("select count(*) from information_schema.tables where table_schema = 'marts'").fetchone()[0]
+        marts = {name: con.execute(f"select count(*) from marts.{quote_ident(name)}").fetchone()[0]
+                 for name in _contracted_marts(manifest)}
+        tables = content_digest(con)
     finally:
         con.close()
+    receipt = {
+        "build_id": uuid.uuid4().hex,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "file": str(built),
+        "sha256": sha256_file(built),
+        "dbt_invocation_id": results.get("metadata", {}).get("invocation_id"),
+        "run_results_sha256": sha256_file(results_file),
+        "manifest_sha256": sha256_file(manifest_file),
+        "nodes": len(results.get("results", [])),
+        "marts": marts,
+        "content_digest": digest_of(tables),
+    }
+    tmp = receipt_path(built).with_suffix(".tmp")
+    tmp.write_text(json.dumps(receipt, indent=1), encoding="utf-8")
+    os.replace(tmp, receipt_path(built))
+    return receipt
+
+
+def read_receipt(built: Path) -> dict:
+    return json.loads(receipt_path(built).read_text(encoding="utf-8"))
+
+
+def verify_build(built: Path, expected_build_id: str | None = None) -> dict:
+    """The gate: returns the receipt when the build may be served, else raises PublishRefused."""
+    def refuse(cause: str):
+        raise PublishRefused(f"not publishing {built}: {cause}; the serving warehouse was not touched")
+
+    receipt_file = receipt_path(built)
+    if not built.exists():
+        refuse("the file does not exist (did the build step run?)")
+    if not receipt_file.exists():
+        refuse("it has no build receipt, so its dbt build failed, was interrupted or never finished "
+               "(run `govwh build`)")
+    try:
+        receipt = json.loads(receipt_file.read_text(encoding="utf-8"))
+        int(receipt["nodes"]), dict(receipt["marts"]), str(receipt["sha256"])
+    except (ValueError, KeyError, TypeError):
+        refuse(f"its receipt {receipt_file} is unreadable")
+    if expected_build_id is not None and receipt["build_id"] != expected_build_id:
+        refuse(f"it is build {receipt['build_id'][:12]} from another run, not build {expected_build_id[:12]} "
+               "that this run's build step produced")
     if Path(str(built) + ".wal").exists():
-        raise PipelineError(f"{built} still has a write-ahead log after checkpoint; not publishing it")
-    if n == 0:
-        raise PipelineError(f"{built} holds no marts; not publishing it")
-    return n
+        refuse("it has a write-ahead log: something wrote to it after its build passed")
+    actual = sha256_file(built)
+    if actual != receipt["sha256"]:
+        refuse(f"the file changed after its build passed (sha256 {actual[:12]}, receipt {receipt['sha256'][:12]}): "
+               "a partial or foreign file")
+    target_dir = built.parent / "target"
+    results_file, manifest_file = target_dir / "run_results.json", target_dir / "manifest.json"
+    if _sha256(results_file) != receipt["run_results_sha256"] or _sha256(manifest_file) != receipt["manifest_sha256"]:
+        refuse("dbt's run_results.json or manifest.json are not the ones of this build (another build ran since)")
+    results = json.loads(results_file.read_text(encoding="utf-8"))
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    if results.get("metadata", {}).get("invocation_id") != receipt["dbt_invocation_id"]:
+        refuse("dbt's results belong to another invocation")
+    statuses = {r["unique_id"]: r["status"] for r in results.get("results", [])}
+    failed = sorted(uid for uid, status in statuses.items()  # exposures report "no-op": nothing to run
+                    if status not in PASSED and not (uid.startswith("exposure.") and status == "no-op"))
+    if failed:
+        refuse(f"{len(failed)} dbt nodes did not pass, e.g. {failed[0]} ({statuses[failed[0]]})")
+    missing = sorted(_selected_nodes(manifest) - set(statuses))
+    if missing:
+        refuse(f"{len(missing)} dbt nodes never ran, e.g. {missing[0]}")
+    expected_marts = _contracted_marts(manifest)
+    con = duckdb.connect(str(built), read_only=True)
+    try:
+        present = {r[0] for r in con.execute("select table_name from information_schema.tables "
+                                             "where table_schema = 'marts'").fetchall()}
+        absent = [m for m in expected_marts if m not in present]
+        if absent:
+            refuse(f"{len(absent)} of {len(expected_marts)} contracted marts are missing, e.g. marts.{absent[0]}")
+        for name in expected_marts:
+            rows = con.execute(f"select count(*) from marts.{quote_ident(name)}").fetchone()[0]
+            if rows != receipt["marts"].get(name):
+                refuse(f"marts.{name} has {rows} rows, its build passed with {receipt['marts'].get(name)}")
+    finally:
+        con.close()
+    return receipt
 
 
+# ---------------------------------------------------------------- publish and rollback
 def _replace_atomically(source: Path, target: Path) -> None:
     staged = target.with_name(target.name + ".incoming")
-    shutil.copyfile(source, staged)
-    with open(staged, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(staged, target)
+    try:
+        shutil.copyfile(source, staged)
+        with open(staged, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(staged, target)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -69,49 +214,74 @@ def _log(settings: Settings, action: str, started: float, **extra) -> dict:
               "seconds": round(time.perf_counter() - started, 3), **extra}
     with open(log_path(settings), "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     return record
 
 
-def publish(settings: Settings, built: Path | None = None) -> dict:
-    """Atomically replace the serving file with the tested build; keep the previous one."""
+def publish(settings: Settings, built: Path | None = None, expected_build_id: str | None = None) -> dict:
+    """Serve a build that passed the gate; returns the publish record (action 'unchanged' if a no-op)."""
     started = time.perf_counter()
     built = built or settings.build_dir / "governance.duckdb"
-    if not built.exists():
-        raise PipelineError(f"nothing to publish: {built} does not exist (did the build step run?)")
-    marts = _audit(built)
+    receipt = verify_build(built, expected_build_id)
     serving = settings.warehouse
+    last = last_publish(settings)
+    if (last and serving.exists() and last.get("content_digest") == receipt["content_digest"]
+            and last.get("sha256") == sha256_file(serving)):
+        return {**last, "action": "unchanged", "seconds": round(time.perf_counter() - started, 3),
+                "build_id": receipt["build_id"], "published_at": last["at"]}
     serving.parent.mkdir(parents=True, exist_ok=True)
+    previous_sha = None
     if serving.exists():  # keep the current file as .previous (a hard link: no copy, no gap)
         previous = previous_path(settings)
         tmp = previous.with_name(previous.name + ".tmp")
         tmp.unlink(missing_ok=True)
         os.link(serving, tmp)
         os.replace(tmp, previous)
+        previous_sha = sha256_file(previous)
     _replace_atomically(built, serving)
-    manifest = built.parent / "target" / "manifest.json"
-    if manifest.exists():
-        shutil.copyfile(manifest, manifest_path(settings))
-    return _log(settings, "publish", started, marts=marts, built=str(built))
+    shutil.copyfile(built.parent / "target" / "manifest.json", manifest_path(settings))
+    return _log(settings, "publish", started, marts=len(receipt["marts"]), built=str(built),
+                build_id=receipt["build_id"], dbt_invocation_id=receipt["dbt_invocation_id"],
+                nodes=receipt["nodes"], rows=receipt["marts"], content_digest=receipt["content_digest"],
+                previous_sha256=previous_sha)
+
+
+def records(settings: Settings) -> list[dict]:
+    path = log_path(settings)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a torn last line (a crash mid-append) is not a publish
+    return out
 
 
 def rollback(settings: Settings) -> dict:
-    """Put the previous serving file back; the one it replaces is kept as .rolled-back."""
+    """Put the previous serving file back, after checking it is a warehouse this log published."""
     started = time.perf_counter()
     previous = previous_path(settings)
     if not previous.exists():
-        raise PipelineError(f"no previous warehouse to roll back to ({previous} does not exist)")
+        raise PublishRefused(f"no previous warehouse to roll back to ({previous} does not exist)")
+    known = {r.get("sha256") for r in records(settings)} | {r.get("previous_sha256") for r in records(settings)}
+    actual = sha256_file(previous)
+    if actual not in known - {None}:
+        raise PublishRefused(f"rollback refused: {previous} (sha256 {actual[:12]}) matches no warehouse in "
+                             f"{log_path(settings)}; it was changed after it was published")
     serving = settings.warehouse
     if serving.exists():
         kept = serving.with_name(serving.name + ".rolled-back")
         kept.unlink(missing_ok=True)
         os.link(serving, kept)
     _replace_atomically(previous, serving)
-    return _log(settings, "rollback", started, restored_from=str(previous))
+    last = next((r for r in reversed(records(settings)) if r.get("sha256") == actual), {})
+    return _log(settings, "rollback", started, restored_from=str(previous),
+                content_digest=last.get("content_digest"))
 
 
 def last_publish(settings: Settings) -> dict | None:
-    path = log_path(settings)
-    if not path.exists():
-        return None
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return json.loads(lines[-1]) if lines else None
+    found = [r for r in records(settings) if r.get("action") in ("publish", "rollback")]
+    return found[-1] if found else None

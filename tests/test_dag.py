@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -29,6 +30,9 @@ print("POOLS", {{t.task_id: t.pool for t in dag.tasks}})
 print("OUTLETS", {{t.task_id: [a.name for a in t.outlets] for t in dag.tasks if t.outlets}})
 print("CALLBACK", all(t.on_failure_callback for t in dag.tasks), dag.default_args["retry_exponential_backoff"])
 serve = bag.dags["governance_serve"]
+print("TIMEOUTS", sorted((t.task_id, int(t.execution_timeout.total_seconds())) for d in (dag, serve) for t in d.tasks),
+      int(dag.dagrun_timeout.total_seconds()), int(serve.dagrun_timeout.total_seconds()))
+print("PARAMS", dict(dag.params))
 print("SERVE", sorted(t.task_id for t in serve.tasks), type(serve.timetable).__name__,
       [a.name for a in serve.timetable.asset_condition.objects])
 """
@@ -44,6 +48,10 @@ print("SERVE", sorted(t.task_id for t in serve.tasks), type(serve.timetable).__n
             "'publish': 'duckdb_writer', 'summary': 'default_pool', 'report': 'default_pool'}") in out
     assert "OUTLETS {'publish': ['governance_warehouse']}" in out
     assert "CALLBACK True True" in out
+    # every task ends: a stuck night never blocks the next one (max_active_runs=1)
+    assert ("TIMEOUTS [('build', 2700), ('export', 1800), ('fetch', 2700), ('mirror_postgres', 1800), "
+            "('parse', 2700), ('publish', 600), ('report', 2700), ('summary', 2700)] 10800 3600") in out
+    assert "PARAMS {'force_fetch': False}" in out
     assert "SERVE ['export', 'mirror_postgres'] AssetTriggeredTimetable ['governance_warehouse']" in out
 
 
@@ -103,7 +111,50 @@ def test_a_failing_airflow_run_logs_one_clear_line_and_keeps_the_warehouse(tmp_p
     with pytest.raises(PipelineError, match="governance_nightly ended failed"):
         run_dags(make_settings(settings.data_dir, curated_dir=folder))
     log = (settings.data_dir / "airflow" / "last_run_governance_nightly.log").read_text()
-    assert ("governance_nightly.parse failed: curated-zz-bad (zz-bad.csv), row 9: unknown unit name "
+    assert ("governance_nightly.parse failed: curated-zz-bad (zz-bad.csv), line 9: unknown unit name "
             "'Tỉnh Không Tồn Tại' in 2022") in log
     assert f"the last good warehouse is still {settings.warehouse} (published 20" in log
     assert file_sha256(settings.warehouse) == served
+
+
+@pytest.mark.airflow
+def test_a_re_run_airflow_publish_task_refuses_foreign_partial_and_failed_builds(tmp_path):
+    """After a real nightly run, the build folder changes under it (SYNTHETIC tampering, or a
+    later build from the CLI); re-running the run's own `publish` task (`airflow tasks test`
+    with the run's XComs) refuses each time and the serving file stays as it was."""
+    import json
+
+    from ingest import pipeline
+    from ingest.airflow_runner import DAG_ID, run_dag
+
+    from conftest import assert_untouched, snapshot
+
+    settings = make_settings(tmp_path / "data")
+    run_dag(settings, DAG_ID)
+    env = airflow_env(settings)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    runs = subprocess.run([airflow, "dags", "list-runs", DAG_ID, "-o", "json"], env=env, capture_output=True,
+                          text=True, check=True)
+    (run,) = json.loads(next(line for line in runs.stdout.splitlines() if line.startswith("[{")))
+    before = snapshot(settings)
+
+    def rerun_publish() -> str:
+        proc = subprocess.run([airflow, "tasks", "test", DAG_ID, "publish", run["run_id"]], env=env,
+                              capture_output=True, text=True, timeout=300)
+        out = proc.stdout + proc.stderr
+        assert "new_state=failed" in out, out[-3000:]
+        return out
+
+    built = settings.build_dir / "governance.duckdb"
+    pristine = built.read_bytes()
+    built.write_bytes(pristine[:1_000_000])  # this run's build, half-written
+    assert "governance_nightly.publish failed: not publishing" in (out := rerun_publish())
+    assert "the file changed after its build passed" in out
+    built.write_bytes(pristine)
+    receipt = (settings.build_dir / "receipt.json").read_bytes()
+    (settings.build_dir / "receipt.json").unlink()  # what a failed build leaves
+    assert "it has no build receipt" in rerun_publish()
+    (settings.build_dir / "receipt.json").write_bytes(receipt)
+    pipeline.build(settings)  # a later build, from another run: it passed, but it is not this run's
+    assert "from another run, not build" in rerun_publish()
+    assert_untouched(settings, before)
