@@ -4,16 +4,19 @@ Tables print with rich (aligned columns in a terminal, plain text when piped).
 """
 from __future__ import annotations
 
+import re
 import sys
+import threading
 from collections import Counter
 
 import duckdb
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import names
 from .config import Settings
-from .errors import PipelineError
+from .errors import PipelineError, QueryRefused
 from .landing import RawStore
 from .publish import last_publish, previous_path
 
@@ -21,18 +24,43 @@ from .publish import last_publish, previous_path
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
-def connect(settings: Settings):
+# `govwh sql` runs on a connection that can read the warehouse's own tables and nothing else:
+# no ATTACH, no file reads or writes (COPY, read_csv, EXPORT), no INSTALL/LOAD, and no SET of
+# these settings (the configuration is locked). Temporary tables live in memory, capped.
+SANDBOX = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "memory_limit": "2GB",
+    "threads": 2,
+    "lock_configuration": True,
+}
+SQL_TIMEOUT = 60.0
+MAX_ROWS = 100_000
+_UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # terminal escapes and other control codes
+
+
+def connect(settings: Settings, sandbox: bool = False):
     if not settings.warehouse.exists():
         raise PipelineError(f"no warehouse at {settings.warehouse}: run `make run` first")
-    return duckdb.connect(str(settings.warehouse), read_only=True)
+    return duckdb.connect(str(settings.warehouse), read_only=True, config=SANDBOX if sandbox else {})
+
+
+def _text(value) -> Text:
+    """A cell as plain text: rich markup is not interpreted, control characters are shown escaped."""
+    shown = "" if value is None else str(value)
+    return Text(_UNSAFE_TEXT.sub(lambda m: f"\\x{ord(m.group()):02x}", shown))
 
 
 def _table(title: str, header: list[str], rows, justify_right: set[int] = frozenset()) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    table = Table(title=_text(title) if title else None, title_justify="left", show_lines=False,
+                  header_style="bold")
     for i, h in enumerate(header):
-        table.add_column(h, justify="right" if i in justify_right else "left", overflow="fold")
+        table.add_column(_text(h), justify="right" if i in justify_right else "left", overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_row(*[_text(v) for v in row])
     return table
 
 
@@ -136,8 +164,8 @@ def profile(settings: Settings, name: str) -> list[tuple]:
     finally:
         con.close()
     pname, code, region, today, valid_to = info
-    console.print(f"[bold]{pname}[/bold] (GSO {code}, {region})" +
-                  ("" if valid_to is None else f"; existed until {valid_to}, today part of {today}"))
+    console.print(Text.assemble((pname, "bold"), f" (GSO {code}, {region})" +
+                                ("" if valid_to is None else f"; existed until {valid_to}, today part of {today}")))
 
     def fmt(score, label):
         return "" if score is None and label is None else f"{score:.2f}" + (f" ({label})" if label else "") \
@@ -155,18 +183,30 @@ def profile(settings: Settings, name: str) -> list[tuple]:
     return rows
 
 
-def sql(settings: Settings, query: str, limit: int = 50) -> list[tuple]:
-    con = connect(settings)
+def sql(settings: Settings, query: str, limit: int = 50, timeout: float = SQL_TIMEOUT) -> list[tuple]:
+    """Read-only SQL in a sandbox (see SANDBOX); stopped after `timeout` seconds."""
+    con = connect(settings, sandbox=True)
+    timer = threading.Timer(timeout, con.interrupt)
+    timer.start()
     try:
         cur = con.execute(query)
         header = [d[0] for d in cur.description] if cur.description else []
-        rows = cur.fetchall() if cur.description else []
+        rows = cur.fetchmany(MAX_ROWS + 1) if cur.description else []
+    except duckdb.InterruptException:
+        raise QueryRefused(f"query stopped after {timeout:g} s (the limit for govwh sql)") from None
+    except (duckdb.PermissionException, duckdb.InvalidInputException) as exc:
+        first = str(exc).splitlines()[0]
+        raise QueryRefused(f"query refused: govwh sql is read-only and sees only the warehouse's tables "
+                           f"({first})") from None
     except duckdb.Error as exc:
-        raise PipelineError(f"query failed: {exc}") from exc
+        raise PipelineError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:
+        timer.cancel()
         con.close()
     console.print(_table("", header, rows[:limit]))
-    if len(rows) > limit:
+    if len(rows) > MAX_ROWS:
+        console.print(f"(more than {MAX_ROWS:,} rows; {limit} shown)")
+    elif len(rows) > limit:
         console.print(f"({len(rows) - limit} more rows not shown; {len(rows)} in all)")
     return rows
 

@@ -16,11 +16,15 @@ import argparse
 import logging
 import os
 import sys
+import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import pipeline
-from .config import Settings, originals_dir
-from .errors import PipelineError
+from .config import REPO_ROOT, Settings, originals_dir
+from .errors import PipelineError, from_os_error
+
+log = logging.getLogger("ingest")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,8 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the whole pipeline, then a summary")
     run.add_argument("--direct", action="store_true",
                      help="run the steps in this process instead of through Airflow (`airflow dags test`)")
+    run.add_argument("--force-fetch", action="store_true",
+                     help="download every file again, ignoring ETag / Last-Modified (fixes a mirror that says 304)")
+    steps = {}
     for name in ("fetch", "parse", "build", "publish", "summary"):
-        sub.add_parser(name, help=f"only the {name} step")
+        steps[name] = sub.add_parser(name, help=f"only the {name} step")
+    steps["fetch"].add_argument("--force", action="store_true",
+                                help="download every file again, ignoring ETag / Last-Modified validators")
     sub.add_parser("status", help="what was fetched when, the last publish, coverage per publication")
     rank = sub.add_parser("rank", help="a ranking table")
     rank.add_argument("--indicator", required=True, help="pci, papi, par_index or sipas")
@@ -61,12 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("--date", help="resolve among the units that existed on this date (YYYY-MM-DD)")
     res.add_argument("--csv", type=Path, help="read names from this CSV file ...")
     res.add_argument("--column", help="... in this column")
+    parser.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                        help="wait up to SECONDS for another run's lock (default: $GOVWH_LOCK_WAIT or 0)")
     return parser
 
 
 # Commands that run one pipeline step with the settings and nothing else.
 STEPS = {
-    "fetch": pipeline.fetch_all,
     "parse": pipeline.parse_all,
     "build": pipeline.build,
     "publish": pipeline.publish,
@@ -75,18 +85,77 @@ STEPS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "resolve":
-        from .resolve import main as resolve_main
+def _log_file() -> Path | None:
+    """Where tracebacks go: $GOVWH_DATA_DIR/logs/govwh.log, or the repo's warehouse/logs."""
+    for base in (os.environ.get("GOVWH_DATA_DIR"), str(REPO_ROOT / "warehouse")):
+        if not base:
+            continue
+        try:
+            folder = Path(base) / "logs"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "govwh.log"
+            with open(path, "a", encoding="utf-8"):
+                pass
+            return path
+        except OSError:
+            continue
+    return None
 
-        return resolve_main(args)
+
+def _record(exc: BaseException, argv) -> str:
+    """Append the traceback to the log file; returns where it went."""
+    path = _log_file()
+    if path is None:
+        return "no writable log folder"
     try:
-        settings = Settings.from_env()
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"--- {datetime.now(timezone.utc).isoformat(timespec='seconds')} govwh {' '.join(argv)}\n")
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError:  # the disk that is full holds the log too
+        return "not written: the log folder is not writable"
+    return str(path)
+
+
+def _configure_logging() -> None:
+    """Log records (retries, warnings) go to the log file; stderr carries only the one error line."""
+    path = _log_file()
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True) if path else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for noisy in ("urllib3", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Every failure ends as one line on stderr and exit status 1; the traceback goes to the log."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    _configure_logging()
+    try:
+        if args.command == "resolve":
+            from .resolve import main as resolve_main
+
+            return resolve_main(args)
+        settings = Settings.from_env(**({"lock_wait": args.wait} if args.wait is not None else {}))
         return _dispatch(args, settings)
     except PipelineError as exc:
+        where = _record(exc, argv)
         print(f"error: {exc}", file=sys.stderr)
+        log.debug("traceback in %s", where)
+        return 1
+    except OSError as exc:
+        where = _record(exc, argv)
+        print(f"error: {from_os_error(exc)} (traceback: {where})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; the serving warehouse is unchanged unless a publish had finished", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, with the traceback in the log
+        where = _record(exc, argv)
+        text = " ".join(str(exc).split())[:300]
+        print(f"error: unexpected {type(exc).__name__}: {text} (traceback: {where})", file=sys.stderr)
         return 1
 
 
@@ -96,16 +165,20 @@ def _dispatch(args, settings: Settings) -> int:
     command = args.command
     if command == "run":
         if args.direct:
-            pipeline.run_all(settings)
+            pipeline.run_all(settings, force_fetch=args.force_fetch)
         else:
             from .airflow_runner import run_dags
             from .exports import exports_dir
+            from .lock import run_lock
             from .report import site_dir
 
-            run_dags(settings)
+            with run_lock(settings, "run"):  # held for the whole Airflow run, handed to its tasks
+                run_dags(settings, force_fetch=args.force_fetch)
             print(pipeline.summary(settings))
             print(f"Report (static site): {site_dir(settings) / 'index.html'}")
             print(f"Exports (Parquet, CSV, XLSX): {exports_dir(settings)}")
+    elif command == "fetch":
+        pipeline.fetch_all(settings, force=args.force)
     elif command in STEPS:
         STEPS[command](settings)
     elif command == "summary":
@@ -119,9 +192,7 @@ def _dispatch(args, settings: Settings) -> int:
     elif command == "sql":
         analyst.sql(settings, args.query, args.limit)
     elif command == "rollback":
-        from .publish import rollback
-
-        record = rollback(settings)
+        record = pipeline.rollback(settings)
         print(f"rolled back: {settings.warehouse} is again the previous warehouse (sha256 {record['sha256'][:16]}…)")
     elif command == "mirror":
         pipeline.mirror(settings, args.dsn, args.reader_login)

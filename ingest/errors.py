@@ -1,15 +1,51 @@
-"""Errors that name what went wrong and where, so an operator can act on one line."""
+"""Every error the pipeline stops on, in one place, each with a one-line message for people.
+
+The command line prints `error: <message>` (one line) on stderr and exits 1; the traceback
+goes to the log file ($GOVWH_DATA_DIR/logs/govwh.log), never to the screen. A message names
+the file, sheet/line and cause where there is one.
+
+    PipelineError
+    ├── ConfigError        an environment variable or setting is invalid
+    ├── CatalogueError     the catalogue cannot be listed (a curated file's header, duplicate ids)
+    ├── FetchError         a download failed (HTTP status, timeout, cap, deadline, allowlist)
+    ├── CorruptRawFile     a landed raw file no longer matches its sha256
+    ├── LayoutError        a file does not look the way its parser expects (file, sheet, row)
+    │   └── UnknownUnitError
+    ├── BuildFailed        dbt build failed (failing nodes named)
+    ├── PublishRefused     the publish gate refused a build, or rollback refused a file
+    ├── RunLocked          another run holds the data folder's lock
+    ├── QueryRefused       `govwh sql` refused a statement (it is read-only)
+    ├── MirrorError        the PostgreSQL mirror could not be written (a blocking reader named)
+    └── StorageError       the disk is full, or a folder is read-only
+"""
 from __future__ import annotations
+
+import errno
 
 
 class PipelineError(Exception):
     """Base class: something the nightly run must stop on, with a message for people."""
+
+    def __str__(self) -> str:  # one line, always
+        return " ".join(super().__str__().split())
+
+
+class ConfigError(PipelineError):
+    pass
+
+
+class CatalogueError(PipelineError):
+    pass
 
 
 class FetchError(PipelineError):
     def __init__(self, url: str, cause: str):
         self.url, self.cause = url, cause
         super().__init__(f"fetch failed for {url}: {cause}")
+
+
+class CorruptRawFile(PipelineError):
+    pass
 
 
 class LayoutError(PipelineError):
@@ -21,7 +57,7 @@ class LayoutError(PipelineError):
         if sheet is not None:
             where += f", sheet {sheet!r}"
         if row is not None:
-            where += f", row {row}"
+            where += f", line {row}" if sheet is None else f", row {row}"
         super().__init__(f"{where}: {cause}")
 
 
@@ -33,3 +69,40 @@ class UnknownUnitError(LayoutError):
             ", ".join(candidates) if candidates else "none"
         )
         super().__init__(file, cause, sheet=sheet, row=row)
+
+
+class BuildFailed(PipelineError):
+    pass
+
+
+class PublishRefused(PipelineError):
+    pass
+
+
+class RunLocked(PipelineError):
+    pass
+
+
+class QueryRefused(PipelineError):
+    pass
+
+
+class MirrorError(PipelineError):
+    pass
+
+
+class StorageError(PipelineError):
+    pass
+
+
+def from_os_error(exc: OSError, doing: str = "", path=None) -> PipelineError:
+    """An OSError as a one-line PipelineError: disk full and read-only folders say so."""
+    where = exc.filename or (str(path) if path else "")
+    context = f" while {doing}" if doing else ""
+    if exc.errno == errno.ENOSPC:
+        return StorageError(f"disk full{context}: no space left writing {where}; free space and run again "
+                            "(the serving warehouse was not touched)")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StorageError(f"cannot write {where}{context}: {exc.strerror} (is the data folder read-only? "
+                            "set GOVWH_DATA_DIR to a writable folder)")
+    return StorageError(f"{exc.strerror or type(exc).__name__}{context}: {where}".rstrip(": "))

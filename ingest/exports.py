@@ -5,11 +5,17 @@
     <exports>/governance_marts.xlsx   one sheet per mart, plus a sheet of sources (openpyxl)
 
 Written to a temporary folder and swapped in whole, so a reader never sees half an export.
+
+Text that a spreadsheet would run as a formula (a cell starting with =, +, -, @, a tab or a
+carriage return, as OWASP's CSV-injection guidance lists) is neutralised with a leading
+apostrophe in the CSV and XLSX files; numbers are written as numbers, untouched, and every
+text cell of the XLSX is typed as text, so nothing in it can become a formula.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import shutil
 import time
 from pathlib import Path
@@ -17,10 +23,12 @@ from pathlib import Path
 import duckdb
 
 from .config import Settings
+from .errors import PipelineError
 from .fsutil import replace_dir
 
 XLSX_NAME = "governance_marts.xlsx"
 EXCEL_MAX_ROWS = 1_048_575
+SAFE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def exports_dir(settings: Settings) -> Path:
@@ -32,10 +40,36 @@ def marts(con) -> list[str]:
                                       "where table_schema = 'marts' order by table_name").fetchall()]
 
 
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """A text cell a spreadsheet would evaluate gets a leading apostrophe; other values pass."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def _excel_value(value):
-    if isinstance(value, (dt.datetime, dt.date, int, float, str, bool)) or value is None:
+    if isinstance(value, (dt.datetime, dt.date, int, float, bool)) or value is None:
         return value
-    return str(value)
+    return neutralise(str(value))
+
+
+def _xlsx_row(sheet, values) -> list:
+    """Cells for a write-only sheet; text cells typed as text (openpyxl would read '=...' as a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    out = []
+    for value in values:
+        value = _excel_value(value)
+        if isinstance(value, str):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            out.append(cell)
+        else:
+            out.append(value)
+    return out
 
 
 def export_all(settings: Settings, progress=None) -> dict:
@@ -55,24 +89,26 @@ def export_all(settings: Settings, progress=None) -> dict:
         for i, name in enumerate(names, start=1):
             if progress:
                 progress(i, len(names), name)
-            con.execute(f"copy marts.{name} to '{staging / 'parquet' / (name + '.parquet')}' (format parquet)")
-            cur = con.execute(f"select * from marts.{name} order by all")
-            header = [d[0] for d in cur.description]
-            rows = cur.fetchall()
+            if not SAFE_NAME.fullmatch(name):
+                raise PipelineError(f"refusing to export table marts.{name!r}: not a plain table name")
+            rel = con.table(f"marts.{name}").order("all")
+            rel.write_parquet(str(staging / "parquet" / f"{name}.parquet"))
+            header = rel.columns
+            rows = rel.fetchall()
             with open(staging / "csv" / f"{name}.csv", "w", encoding="utf-8-sig", newline="") as f:
                 writer = csv.writer(f)
                 writer.writerow(header)
-                writer.writerows(rows)
+                writer.writerows([neutralise(v) for v in row] for row in rows)
             sheet = book.create_sheet(title=name[:31])
             sheet.append(header)
             for row in rows[:EXCEL_MAX_ROWS]:
-                sheet.append([_excel_value(v) for v in row])
+                sheet.append(_xlsx_row(sheet, row))
         sources = book.create_sheet(title="sources")
         cur = con.execute("select publication_id, title, publisher, source_type, citation_url, licence "
                           "from marts.dim_publication order by source_priority, publication_id")
         sources.append([d[0] for d in cur.description])
         for row in cur.fetchall():
-            sources.append(list(row))
+            sources.append(_xlsx_row(sources, row))
         book.save(staging / XLSX_NAME)
     finally:
         con.close()

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import CorruptRawFile
+
 
 @dataclass
 class ManifestRecord:
@@ -69,10 +71,23 @@ class RawStore:
         os.close(fd)
         return Path(name)
 
+    def remove_leftovers(self) -> list[Path]:
+        """Temp files of downloads that were killed (never a landed file). Call under the run lock."""
+        removed = []
+        for leftover in self.raw_dir.glob(".incoming-*"):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+        return removed
+
     def verify(self, path: Path, sha256: str) -> None:
-        actual = sha256_file(path)
+        try:
+            actual = sha256_file(path)
+        except FileNotFoundError:
+            raise CorruptRawFile(f"raw file {path} is missing (the manifest says it landed with sha256 "
+                                 f"{sha256[:16]}…); fetch again with `govwh fetch --force`") from None
         if actual != sha256:
-            raise RuntimeError(f"raw file {path} is corrupt: sha256 {actual}, expected {sha256}")
+            raise CorruptRawFile(f"raw file {path} is corrupt: sha256 {actual[:16]}…, expected {sha256[:16]}…; "
+                                 "it was changed after landing")
 
     def append(self, record: ManifestRecord) -> None:
         self.raw_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +105,15 @@ class RawStore:
         if not self.manifest.exists():
             return []
         with open(self.manifest, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+            records = []
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise CorruptRawFile(f"{self.manifest}, line {number}: not a JSON record ({exc.msg})") from None
+            return records
 
     def latest(self, url: str) -> dict | None:
         """The last record for a URL that points at a landed file (the manifest is read once)."""

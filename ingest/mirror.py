@@ -11,12 +11,23 @@ warehouse gives identical tables.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import duckdb
 
 from .config import Settings
-from .publish import manifest_path
+from .errors import MirrorError
+from .publish import manifest_path, quote_ident
+
+log = logging.getLogger(__name__)
+
+# The mirror's transaction waits at most LOCK_TIMEOUT for a table lock (a BI session idle in a
+# transaction holds one) and at most STATEMENT_TIMEOUT for any statement, then tries again, up
+# to ATTEMPTS times; readers queue behind it for no longer than LOCK_TIMEOUT.
+LOCK_TIMEOUT = "5s"
+STATEMENT_TIMEOUT = "300s"
+ATTEMPTS = 3
 
 SCHEMA = "marts"
 READER_ROLE = "govwh_reader"
@@ -37,11 +48,55 @@ def _docs(settings: Settings) -> dict[str, tuple[str, dict[str, str]]]:
     return out
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _blockers(dsn: str) -> str:
+    """Who holds up the mirror: sessions idle in a transaction, or holding locks on the schema."""
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as pg:
+            rows = pg.execute("""
+                select a.pid, a.usename, a.application_name, a.state, a.xact_start
+                from pg_stat_activity a
+                where a.datname = current_database() and a.pid <> pg_backend_pid()
+                  and (a.state like 'idle in transaction%%' or exists (
+                       select 1 from pg_locks l join pg_class c on c.oid = l.relation
+                       join pg_namespace n on n.oid = c.relnamespace
+                       where l.pid = a.pid and n.nspname = %s))
+                order by a.xact_start nulls last limit 3""", [SCHEMA]).fetchall()
+    except psycopg.Error:
+        return "the blocking session could not be identified"
+    if not rows:
+        return "no blocking session is left"
+    return "; ".join(f"pid {pid} (user {user}, {app or 'no application name'}, {state}, transaction since "
+                     f"{start:%Y-%m-%d %H:%M:%S})" if start else f"pid {pid} (user {user}, {state})"
+                     for pid, user, app, state, start in rows)
 
 
-def mirror(settings: Settings, dsn: str, reader_login: str | None = None) -> dict:
+def mirror(settings: Settings, dsn: str, reader_login: str | None = None, attempts: int = ATTEMPTS,
+           lock_timeout: str = LOCK_TIMEOUT) -> dict:
+    """Mirror the marts in one transaction; retried (bounded) when a reader's lock blocks it."""
+    import psycopg
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return _mirror_once(settings, dsn, reader_login, lock_timeout)
+        except psycopg.errors.LockNotAvailable:
+            if attempt == attempts:
+                raise MirrorError(f"PostgreSQL mirror gave up after {attempts} tries of {lock_timeout} each: a "
+                                  f"session holds a lock on schema {SCHEMA} ({_blockers(dsn)}); the mirrored "
+                                  "tables are unchanged. End that session (pg_terminate_backend) or its "
+                                  "transaction, then run `govwh mirror`") from None
+            log.warning("mirror blocked by a reader's lock (try %d of %d); retrying", attempt, attempts)
+            time.sleep(2 * attempt)
+        except psycopg.errors.QueryCanceled as exc:
+            raise MirrorError(f"PostgreSQL mirror stopped: a statement ran over {STATEMENT_TIMEOUT} "
+                              f"({str(exc).splitlines()[0]}); the mirrored tables are unchanged") from None
+        except psycopg.OperationalError as exc:
+            raise MirrorError(f"cannot reach PostgreSQL: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    raise AssertionError("unreachable")
+
+
+def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_timeout: str) -> dict:
     import psycopg
     from psycopg import sql
 
@@ -52,8 +107,10 @@ def mirror(settings: Settings, dsn: str, reader_login: str | None = None) -> dic
     try:
         names = [r[0] for r in duck.execute("select table_name from information_schema.tables where "
                                             "table_schema = ? order by 1", [SCHEMA]).fetchall()]
-        with psycopg.connect(dsn) as pg:  # one transaction: commits on success, rolls back on error
+        with psycopg.connect(dsn, connect_timeout=10, application_name="govwh-mirror") as pg:  # one transaction
             with pg.cursor() as cur:
+                cur.execute("select set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+                            [lock_timeout, STATEMENT_TIMEOUT])
                 cur.execute("select 1 from pg_roles where rolname = %s", [READER_ROLE])
                 if cur.fetchone() is None:
                     cur.execute(sql.SQL("create role {} nologin").format(sql.Identifier(READER_ROLE)))
@@ -66,7 +123,7 @@ def mirror(settings: Settings, dsn: str, reader_login: str | None = None) -> dic
                     cur.execute(sql.SQL("drop table if exists {}").format(qualified))
                     cur.execute(sql.SQL("create table {} ({})").format(qualified, sql.SQL(", ").join(
                         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(PG_TYPES.get(t, "text"))) for c, t in columns)))
-                    rows = duck.execute(f"select * from {SCHEMA}.{_ident(name)} order by all").fetchall()
+                    rows = duck.execute(f"select * from {quote_ident(SCHEMA)}.{quote_ident(name)} order by all").fetchall()
                     with cur.copy(sql.SQL("copy {} from stdin").format(qualified)) as copy:
                         for row in rows:
                             copy.write_row(row)

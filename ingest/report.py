@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from .config import Settings
 from .fsutil import replace_dir
@@ -42,8 +42,22 @@ def _rows(con, sql: str, params=None) -> list[dict]:
 
 
 def _json(spec: dict) -> str:
-    # "</" must not close the <script> element the JSON sits in
-    return json.dumps(spec, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    # No "<", ">" or "&" at all: nothing in the data can close or comment out the <script> element
+    text = json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def web_url(value) -> str | None:
+    """The URL if it is an absolute http(s) URL with a host and no whitespace or control
+    characters; otherwise None (the template then prints it as text, never as a link)."""
+    if not isinstance(value, str):
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme.lower() not in ("http", "https") or not parsed.hostname:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return None
+    return value
 
 
 def _unit_page(level: str, key: str) -> str:
@@ -63,8 +77,9 @@ def _caveat(r: dict) -> str | None:
 class Site:
     def __init__(self, settings: Settings, out: Path):
         self.settings, self.out = settings, out
-        self.env = Environment(loader=PackageLoader("ingest", "templates"), autoescape=select_autoescape(["html"]),
+        self.env = Environment(loader=PackageLoader("ingest", "templates"), autoescape=True,
                                trim_blocks=True, lstrip_blocks=True)
+        self.env.filters["web_url"] = web_url
         last = last_publish(settings) or {}
         self.common = {"published_at": last.get("at", "unknown"), "published_sha": last.get("sha256", "?" * 12),
                        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -302,7 +317,7 @@ def _write_coverage(site: Site, con) -> None:
         from marts.dim_publication p left join marts.fct_observations o using (publication_id)
         group by all order by min(p.source_priority), p.publication_id""")
     for p in publications:
-        p["host"] = urlparse(p["citation_url"]).hostname or p["citation_url"]
+        p["host"] = (urlparse(p["citation_url"]).hostname if web_url(p["citation_url"]) else None) or "source"
     site.write("coverage.html", "coverage.html", title="Coverage", charts=True, spec=spec, rows=rows,
                publications=publications)
 

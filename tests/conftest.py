@@ -115,6 +115,11 @@ class Route:
     declared_length: int | None = None  # lie about Content-Length (truncated transfer)
     etag: str | None = None
     hits: int = 0
+    retry_after: str = "0"  # the Retry-After sent with a 429 or 503
+    stall: float = 0.0  # seconds to wait before answering (a server that hangs)
+    trickle: float | None = None  # seconds between single bytes of the body (a server that crawls)
+    cut_after: list[int] = field(default_factory=list)  # send this many body bytes, then drop the connection
+    gzip: bool = False  # send the body with Content-Encoding: gzip (Content-Length of the encoded bytes)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -129,12 +134,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         route.hits += 1
+        if route.stall:
+            import time
+
+            time.sleep(route.stall)
         if route.statuses:
             status = route.statuses.pop(0)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             if status in (429, 503):
-                self.send_header("Retry-After", "0")
+                self.send_header("Retry-After", route.retry_after)
             self.end_headers()
             return
         if route.redirect_to:
@@ -147,12 +156,35 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(304)
             self.end_headers()
             return
+        body = route.body
+        if route.gzip:
+            import gzip
+
+            body = gzip.compress(body, mtime=0)
         self.send_response(200)
-        self.send_header("Content-Length", str(route.declared_length or len(route.body)))
+        self.send_header("Content-Length", str(route.declared_length or len(body)))
+        if route.gzip:
+            self.send_header("Content-Encoding", "gzip")
         if route.etag:
             self.send_header("ETag", route.etag)
         self.end_headers()
-        self.wfile.write(route.body)
+        if route.cut_after:
+            self.wfile.write(body[:route.cut_after.pop(0)])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if route.trickle is not None:
+            import time
+
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(route.trickle)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client cut us off, as it should
+            return
+        self.wfile.write(body)
         if route.declared_length:
             self.close_connection = True
 
@@ -246,3 +278,65 @@ def postgres(tmp_path_factory):
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ the command line, as a user runs it
+def govwh(settings: Settings, *args: str, env: dict | None = None, timeout: float = 300):
+    """Run `python -m ingest ARGS` in a real process against a settings' data folder."""
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
+    full_env.update({"GOVWH_DATA_DIR": str(settings.data_dir), "GOVWH_WAREHOUSE": str(settings.warehouse),
+                     "GOVWH_CURATED_DIR": str(settings.curated_dir), "PYTHONUNBUFFERED": "1"})
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "ingest", *args], env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_line_error(proc, pattern: str) -> str:
+    """Exit status 1, exactly one line on stderr, `error: ...` matching pattern, no traceback."""
+    import re
+
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    return lines[0]
+
+
+@dataclass
+class Snapshot:
+    serving_sha256: str | None
+    previous_sha256: str | None
+    raw_files: dict[str, str]
+    publish_log: str
+
+
+def snapshot(settings: Settings) -> Snapshot:
+    previous = settings.warehouse.with_name(settings.warehouse.name + ".previous")
+    log = settings.warehouse.with_name("publish_log.jsonl")
+    return Snapshot(
+        file_sha256(settings.warehouse) if settings.warehouse.exists() else None,
+        file_sha256(previous) if previous.exists() else None,
+        {str(p.relative_to(settings.raw_dir)): file_sha256(p) for p in settings.raw_dir.glob("*/*")},
+        log.read_text(encoding="utf-8") if log.exists() else "",
+    )
+
+
+def leftovers(settings: Settings) -> list[str]:
+    """Temporary files and folders a failed step must not leave behind."""
+    found = [p for p in settings.data_dir.rglob("*") if ".incoming" in p.name or p.name.endswith(".tmp")]
+    return sorted(str(p.relative_to(settings.data_dir)) for p in found)
+
+
+def assert_untouched(settings: Settings, before: Snapshot) -> None:
+    """The serving file, its rollback copy and the publish log as they were; no raw file lost; no leftovers."""
+    after = snapshot(settings)
+    assert after.serving_sha256 == before.serving_sha256
+    assert after.previous_sha256 == before.previous_sha256
+    assert after.publish_log == before.publish_log
+    for name, sha in before.raw_files.items():
+        assert after.raw_files.get(name) == sha, f"raw file {name} lost or changed"
+    assert leftovers(settings) == []

@@ -42,3 +42,15 @@ def test_catalogue_entries_are_complete():
         assert pub.origin_url.startswith("https://raw.githubusercontent.com/mdtrinh/vietnamdata/be581b8d")
         assert pub.bundle_file.is_file(), pub.id
         assert pub.publisher and pub.licence and pub.title and pub.expected_units in (42, 63, 64)
+
+
+def test_every_setting_the_code_reads_is_documented_in_the_readme():
+    import re
+
+    internal = {"GOVWH_DBT_PATH", "GOVWH_PARSED_DIR", "GOVWH_LOCK_OWNER"}  # set by the pipeline for its children
+    code = "".join(p.read_text(encoding="utf-8") for folder in ("ingest", "dags")
+                   for p in (REPO_ROOT / folder).rglob("*.py"))
+    used = set(re.findall(r"GOVWH_[A-Z_]+[A-Z]", code)) - internal
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("**Settings**"):]
+    assert sorted(v for v in used if f"`{v}`" not in table) == []

@@ -147,3 +147,53 @@ def test_screenshots_of_the_overview_and_a_province(browser, served):
         page.screenshot(path=str(ARTIFACTS / name), full_page=False)
         page.close()
         assert problems == [] and (ARTIFACTS / name).stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------ hostile text stays text
+HOSTILE_URL = "javascript:document.title='pwned'"
+HOSTILE_TITLE = "<img src=x onerror=\"document.title='pwned'\">SYNTHETIC"
+
+
+def test_hostile_text_in_the_warehouse_renders_inert_in_chromium(browser, warehouse_copy, tmp_path):
+    """Defence in depth: intake refuses such values, but were one to reach the marts (SYNTHETIC
+    tampering of a copy), the report still shows it as text: no javascript: link, no markup."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse_copy.warehouse))
+    con.execute("update marts.fct_indicator_scores set value_source_url = ? where indicator_code = 'pci' "
+                "and year = 2016 and component_code = 'overall' and unit_name = 'Đà Nẵng'", [HOSTILE_URL])
+    con.execute("update marts.dim_publication set title = ?, citation_url = ? where publication_id = 'vcci-pci-2016'",
+                [HOSTILE_TITLE, HOSTILE_URL])
+    con.close()
+    folder = Path(build_site(warehouse_copy, out=tmp_path / "site")["folder"])
+    html = (folder / "ranking" / "pci-province-2016.html").read_text(encoding="utf-8")
+    assert 'href="javascript:' not in html and "<img src=x" not in (folder / "coverage.html").read_text()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for path in ("ranking/pci-province-2016.html", "coverage.html"):
+            page, problems = _open(browser, f"{base}/{path}")
+            try:
+                assert problems == []
+                assert page.evaluate("document.querySelectorAll('a[href^=\"javascript\" i]').length") == 0
+                assert page.evaluate("document.querySelectorAll('img').length") == 0
+                assert page.title() != "pwned"
+                if path.startswith("ranking"):
+                    first = page.locator("#scores-table tbody tr").first
+                    assert "Đà Nẵng" in first.inner_text()
+                    assert first.locator(".inert-url").inner_text().startswith("publisher_file (unlinked: javascript:")
+                else:
+                    assert HOSTILE_TITLE in page.locator("body").inner_text()  # shown, literally
+                    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(ARTIFACTS / "hostile-text-inert.png"))
+            finally:
+                page.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

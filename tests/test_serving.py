@@ -59,14 +59,33 @@ READER = textwrap.dedent("""
 """)
 
 
+def _two_passing_builds(settings) -> tuple:
+    """The copy's own build, and a SYNTHETIC variant of it (one extra table) with its own receipt,
+    so that alternate publishes really replace the serving file (the same content twice is a no-op)."""
+    import shutil
+
+    from ingest.publish import write_receipt
+
+    a = settings.build_dir / "governance.duckdb"
+    other = settings.data_dir / "build-b"
+    shutil.copytree(settings.build_dir, other)
+    b = other / "governance.duckdb"
+    con = duckdb.connect(str(b))
+    con.execute("create table marts.marker as select 1 as x")
+    con.close()
+    write_receipt(b)
+    return a, b
+
+
 def test_a_reader_in_another_process_sees_no_error_during_publish(warehouse_copy):
+    builds = _two_passing_builds(warehouse_copy)
     reader = subprocess.Popen([sys.executable, "-c", READER, str(warehouse_copy.warehouse), "6"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     published = 0
     deadline = time.time() + 4
     while time.time() < deadline:
-        publish(warehouse_copy)
+        publish(warehouse_copy, builds[published % 2])
         published += 1
     out, err = reader.communicate(timeout=60)
     assert reader.returncode == 0, err
@@ -78,12 +97,16 @@ def test_a_reader_in_another_process_sees_no_error_during_publish(warehouse_copy
 
 
 def test_rollback_restores_the_previous_file(warehouse_copy):
-    publish(warehouse_copy)  # serving and previous now both exist
-    previous_sha = file_sha256(previous_path(warehouse_copy))
-    con = duckdb.connect(str(warehouse_copy.build_dir / "governance.duckdb"))
+    from ingest.publish import write_receipt
+
+    previous_sha = file_sha256(warehouse_copy.warehouse)
+    built = warehouse_copy.build_dir / "governance.duckdb"
+    con = duckdb.connect(str(built))
     con.execute("create table marts.marker as select 1 as x")  # a visibly different build (synthetic)
     con.close()
+    write_receipt(built)  # stands in for the dbt build that would have produced it
     publish(warehouse_copy)
+    assert file_sha256(previous_path(warehouse_copy)) == previous_sha
     assert file_sha256(warehouse_copy.warehouse) != previous_sha
     rollback(warehouse_copy)
     tables = duckdb.connect(str(warehouse_copy.warehouse), read_only=True).execute(
@@ -211,3 +234,64 @@ def test_a_failing_dbt_test_in_a_full_run_leaves_the_serving_file_unchanged(ware
     with pytest.raises(PipelineError, match=r"dbt build failed .*assert_published_averages_reconcile"):
         pipeline.run_all(settings)
     assert file_sha256(settings.warehouse) == served
+
+
+def test_formula_leading_text_is_neutralised_in_csv_and_xlsx(warehouse_copy, tmp_path):
+    """SYNTHETIC notes that a spreadsheet would run as formulas (OWASP's CSV injection cases)."""
+    folder = curated_copy(tmp_path)
+    notes = ['=HYPERLINK("http://evil.example","click")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3"]
+    rows = "".join(f'SIPAS,province,2012,{unit},{score},,,,"{note.replace(chr(34), chr(34) * 2)}"\n'
+                   for unit, score, note in zip(["Quảng Ninh", "Hà Nội", "Đà Nẵng", "Cần Thơ"],
+                                                ["80.00", "79.00", "78.00", "77.00"], notes))
+    write_curated(folder, "zz-formulas", rows)
+    settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
+    pipeline.run_all(settings)
+    export_all(settings)
+    out = exports_dir(settings)
+    with open(out / "csv" / "fct_observations.csv", encoding="utf-8-sig", newline="") as f:
+        mine = [r for r in csv.DictReader(f) if r["publication_id"] == "curated-zz-formulas"]
+    assert sorted(r["note"] for r in mine) == sorted("'" + n for n in notes)
+    assert sorted(r["value"] for r in mine) == ["77.0", "78.0", "79.0", "80.0"]  # numbers untouched
+    from openpyxl import load_workbook
+
+    book = load_workbook(out / XLSX_NAME, read_only=True)
+    sheet = book["fct_observations"]
+    header = [c.value for c in next(sheet.iter_rows(min_row=1, max_row=1))]
+    pub, note, value = header.index("publication_id"), header.index("note"), header.index("value")
+    found = []
+    for row in sheet.iter_rows(min_row=2):
+        assert all(c.data_type != "f" for c in row)  # no formula anywhere
+        if row[pub].value == "curated-zz-formulas":
+            assert row[note].data_type == "s" and row[value].data_type == "n"
+            found.append(row[note].value)
+    assert sorted(found) == sorted("'" + n for n in notes)
+
+
+def test_mirror_blocked_by_an_idle_bi_session_gives_up_with_its_pid(built_warehouse, postgres):
+    """A real BI session left idle in a transaction holds a lock on a mirrored table: the mirror
+    waits a bounded time per try, gives up naming the session, and leaves the tables as they were."""
+    import psycopg
+
+    from conftest import assert_one_line_error, govwh
+
+    pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
+    before = _pg_fingerprint(postgres)
+    bi = psycopg.connect(postgres, application_name="synthetic-bi-tool")
+    bi.execute("select count(*) from marts.fct_rankings").fetchone()  # now idle in transaction, holding a lock
+    bi_pid = bi.info.backend_pid
+    try:
+        started = time.monotonic()
+        proc = govwh(built_warehouse, "mirror", "--dsn", postgres)
+        elapsed = time.monotonic() - started
+        assert_one_line_error(proc, rf"PostgreSQL mirror gave up after 3 tries of 5s each: a session holds a lock on "
+                                    rf"schema marts \(pid {bi_pid} \(user postgres, synthetic-bi-tool, idle in "
+                                    r"transaction, transaction since 20.*\)\); the mirrored tables are unchanged")
+        assert elapsed < 60
+        with psycopg.connect(postgres) as reader:  # a new reader is not stuck behind the mirror
+            reader.execute("set statement_timeout = '5s'")
+            assert reader.execute("select count(*) from marts.dim_province").fetchone() == (87,)
+        assert _pg_fingerprint(postgres) == before
+    finally:
+        bi.close()
+    proc = govwh(built_warehouse, "mirror", "--dsn", postgres)
+    assert proc.returncode == 0, proc.stderr
