@@ -5,8 +5,9 @@ WORKDIR /opt/govwh
 COPY requirements.lock pyproject.toml README.md ./
 COPY ingest ./ingest
 RUN pip install --no-cache-dir uv==0.13.9 \
- && uv pip install --system --no-cache -r requirements.lock psycopg2-binary==2.9.10 \
+ && uv pip install --system --no-cache -r requirements.lock \
  && uv pip install --system --no-cache --no-deps -e .
 COPY dags ./dags
 COPY dbt_project ./dbt_project
 COPY data ./data
+COPY deploy ./deploy

@@ -6,13 +6,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 UV_VERSION := 0.13.9
 
-.PHONY: run test bench bundle lock env clean
+.PHONY: run test bench bundle lock env clean airflow airflow-stop
 
 run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints where the warehouse is
 	$(BIN)/python -m ingest run
 
 test: $(STAMP)  ## every test (real HTTP server, real DuckDB, real Airflow run)
 	$(BIN)/python -m pytest
+
+airflow: $(STAMP)  ## the real Airflow UI on http://127.0.0.1:8080: api-server, scheduler, dag-processor, triggerer
+	$(BIN)/python -m ingest airflow
+
+airflow-stop: $(STAMP)  ## stop what `make airflow` started
+	$(BIN)/python -m ingest airflow --stop
 
 bench: $(STAMP)  ## wall time and peak memory of the pipeline's steps (not a test)
 	$(BIN)/python bench/bench.py

@@ -23,7 +23,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 RETRIES = int(os.environ.get("GOVWH_TASK_RETRIES", "2"))
 WAREHOUSE = Asset("governance_warehouse")  # governance_serve is scheduled on it
-WRITER_POOL = "duckdb_writer"  # one slot: DuckDB allows a single writer per file
+WRITER_POOL = "duckdb_writer"  # one slot: DuckDB allows a single writer per file (`govwh airflow-setup` makes it)
 
 
 def _settings():
@@ -62,6 +62,9 @@ def governance_nightly():
     @task
     def fetch() -> list[dict]:
         from ingest import pipeline
+        from ingest.airflow_support import check_setup
+
+        check_setup()  # a deployment without the pool fails here, saying what to run
 
         force = bool(get_current_context()["params"].get("force_fetch"))
         return [{"publication": r.publication_id, "outcome": r.outcome, "sha256": r.sha256}

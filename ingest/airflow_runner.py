@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from .airflow_support import WRITER_POOL
 from .config import REPO_ROOT, Settings
 from .errors import PipelineError
 
@@ -52,11 +51,10 @@ def prepare(settings: Settings) -> dict:
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "airflow.db").exists():
-        print("[airflow] first run: creating the metadata database (airflow db migrate)", flush=True)
-        subprocess.run([_airflow(), "db", "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        subprocess.run([_airflow(), "pools", "set", WRITER_POOL, "1", "One DuckDB writer at a time"],
-                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        print("[airflow] first run: creating the metadata database (govwh airflow-setup)", flush=True)
+        from .airflow_local import setup
+
+        setup(env)  # the same idempotent setup Compose and `make airflow` run
     return env
 
 

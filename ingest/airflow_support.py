@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 WRITER_POOL = "duckdb_writer"
+SETUP_VARIABLE = "govwh_airflow_setup"  # written by `govwh airflow-setup` together with the pool
 
 log = logging.getLogger("governance")
 
@@ -38,3 +39,17 @@ def failure_line(context: dict) -> str:
 
 def on_failure(context: dict) -> None:
     log.error(failure_line(context))
+
+
+def check_setup() -> None:
+    """First thing the nightly DAG does: fail at once, saying what to run, when this Airflow was
+    not prepared by `govwh airflow-setup` (its `build` task would otherwise wait forever for a
+    pool that does not exist, and only the scheduler log would say so)."""
+    from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException  # no retries: waiting will not fix it
+
+    if Variable.get(SETUP_VARIABLE, default=None) is None:
+        raise AirflowFailException(f"this Airflow is not set up for the governance DAGs: the pool {WRITER_POOL!r} "
+                          f"(and the Variable {SETUP_VARIABLE!r}) are missing. Run `govwh airflow-setup` with this "
+                          f"deployment's Airflow settings (or `airflow pools set {WRITER_POOL} 1 'One DuckDB writer'` "
+                          f"and `airflow variables set {SETUP_VARIABLE} '{{}}'`)")

@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("query")
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     sub.add_parser("rollback", help="put the previous serving warehouse back")
+    setup = sub.add_parser("airflow-setup", help="prepare this Airflow for the DAGs (db migrate, pool, Variable); "
+                                                 "idempotent, uses the Airflow settings of the environment")
+    setup.add_argument("--no-migrate", action="store_true", help="skip `airflow db migrate`")
+    local = sub.add_parser("airflow", help="run Airflow (api-server, scheduler, dag-processor, triggerer) as local "
+                                           "processes until Ctrl-C (`make airflow`)")
+    local.add_argument("--db", help="metadata database URL (default: SQLite in $GOVWH_DATA_DIR/airflow-local)")
+    local.add_argument("--port", type=int, default=8080)
+    local.add_argument("--stop", action="store_true", help="stop the processes a previous `govwh airflow` left")
     sub.add_parser("export", help="every mart as Parquet, CSV (UTF-8 with BOM) and one XLSX workbook")
     sub.add_parser("report", help="the static HTML site of the rankings ($GOVWH_DATA_DIR/site)")
     mirror = sub.add_parser("mirror", help="publish the marts into PostgreSQL ($GOVWH_PG_DSN)")
@@ -194,6 +202,18 @@ def _dispatch(args, settings: Settings) -> int:
     elif command == "rollback":
         record = pipeline.rollback(settings)
         print(f"rolled back: {settings.warehouse} is again the previous warehouse (sha256 {record['sha256'][:16]}…)")
+    elif command == "airflow-setup":
+        from .airflow_local import setup
+
+        setup(migrate=not args.no_migrate)
+    elif command == "airflow":
+        from .airflow_local import run, stop
+
+        if args.stop:
+            stopped = stop(settings.data_dir / "airflow-local")
+            print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+        else:
+            run(settings, args.db, args.port)
     elif command == "mirror":
         pipeline.mirror(settings, args.dsn, args.reader_login)
     elif command == "bundle":

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "300s"
 ATTEMPTS = 3
+READER_STATEMENT_TIMEOUT = "120s"  # a BI login's queries end too
 
 SCHEMA = "marts"
 READER_ROLE = "govwh_reader"
@@ -46,6 +47,40 @@ def _docs(settings: Settings) -> dict[str, tuple[str, dict[str, str]]]:
             out[node["name"]] = (node.get("description", ""),
                                  {c: m.get("description", "") for c, m in node.get("columns", {}).items()})
     return out
+
+
+def reader_password() -> str | None:
+    """The BI login's password: $GOVWH_PG_READER_PASSWORD, or the first line of the file named by
+    $GOVWH_PG_READER_PASSWORD_FILE (a Docker/Kubernetes secret). Never a default in code."""
+    import os
+
+    from .errors import ConfigError
+
+    path = os.environ.get("GOVWH_PG_READER_PASSWORD_FILE")
+    if path:
+        try:
+            return open(path, encoding="utf-8").readline().strip() or None
+        except OSError as exc:
+            raise ConfigError(f"GOVWH_PG_READER_PASSWORD_FILE={path!r}: {exc.strerror}") from None
+    return os.environ.get("GOVWH_PG_READER_PASSWORD") or None
+
+
+def _reader_login(cur, login: str) -> None:
+    """A BI login: member of the read-only role, search_path on the marts, a statement timeout,
+    and the password from the environment when one is given."""
+    from psycopg import sql
+
+    cur.execute("select 1 from pg_roles where rolname = %s", [login])
+    if cur.fetchone() is None:
+        cur.execute(sql.SQL("create role {} login").format(sql.Identifier(login)))
+    password = reader_password()
+    if password:
+        cur.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(login), sql.Literal(password)))
+    cur.execute(sql.SQL("alter role {} set search_path = {}, public").format(sql.Identifier(login),
+                                                                          sql.Identifier(SCHEMA)))
+    cur.execute(sql.SQL("alter role {} set statement_timeout = {}").format(sql.Identifier(login),
+                                                                        sql.Literal(READER_STATEMENT_TIMEOUT)))
+    cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(READER_ROLE), sql.Identifier(login)))
 
 
 def _blockers(dsn: str) -> str:
@@ -140,11 +175,7 @@ def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_ti
                 cur.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
                     sql.Identifier(SCHEMA), sql.Identifier(READER_ROLE)))
                 if reader_login:
-                    cur.execute("select 1 from pg_roles where rolname = %s", [reader_login])
-                    if cur.fetchone() is None:
-                        cur.execute(sql.SQL("create role {} login").format(sql.Identifier(reader_login)))
-                    cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(READER_ROLE),
-                                                                 sql.Identifier(reader_login)))
+                    _reader_login(cur, reader_login)
     finally:
         duck.close()
     return {"tables": len(tables), "rows": sum(n for _, n in tables), "seconds": round(time.perf_counter() - started, 2)}

@@ -269,6 +269,9 @@ def postgres(tmp_path_factory):
     data = base / "data"
     subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
                     "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
+    # the superuser connects without a password (the tests' admin); every other login needs its password
+    (data / "pg_hba.conf").write_text("local all all trust\nhost all postgres 127.0.0.1/32 trust\n"
+                                      "host all all 127.0.0.1/32 scram-sha-256\n")
     subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
                     "-o", f"-k {base} -p {port} -c listen_addresses=127.0.0.1", "start"],
                    check=True, capture_output=True)

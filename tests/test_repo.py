@@ -10,19 +10,33 @@ from ingest.config import REPO_ROOT, SEEDS_DIR
 from ingest.parsers import undp_papi, vcci_pci
 
 
-def test_compose_runs_airflow_components_on_postgres():
+def test_compose_runs_airflow_components_on_postgres_with_the_shared_settings():
+    """Compose is not started here (no Docker engine); tests/test_deployment.py starts the same
+    components with the same settings file as local processes. This checks Compose uses them."""
+    from ingest.airflow_local import shared_settings
+
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     for name, command in [("airflow-api-server", "api-server"), ("airflow-scheduler", "scheduler"),
                           ("airflow-dag-processor", "dag-processor"), ("airflow-triggerer", "triggerer")]:
-        assert command in services[name]["command"]
-        assert services[name]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+        service = services[name]
+        assert command in service["command"]
+        assert service["env_file"] == "deploy/airflow.env"
+        env = service["environment"]
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://")
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" in env and "AIRFLOW__API_AUTH__JWT_SECRET" in env
+        assert not set(env) & set(shared_settings())  # one place for the shared settings
+        assert not any("SIMPLE_AUTH_MANAGER__" in key for key in env)  # Airflow 3.3 reads [core] simple_auth_manager_*
     assert services["postgres"]["image"].startswith("postgres")
     env = services["airflow-scheduler"]["environment"]
     assert env["GOVWH_PG_DSN"].endswith("@postgres:5432/governance") and env["GOVWH_PG_READER"] == "bi_reader"
-    assert "pools set duckdb_writer 1" in " ".join(services["airflow-init"]["command"])
-    init = (REPO_ROOT / "docker" / "postgres-init.sql").read_text()
-    assert "CREATE DATABASE governance" in init and "CREATE ROLE bi_reader LOGIN" in init
+    assert "govwh airflow-setup" in " ".join(services["airflow-init"]["command"])
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    assert "admin:admin" not in text and "bi_reader:bi_reader" not in text  # no default password in the repo
+    init = (REPO_ROOT / "docker" / "postgres-init.sh").read_text()
+    assert "CREATE DATABASE governance" in init and "CREATE ROLE bi_reader LOGIN PASSWORD :'pw'" in init
+    assert "SET search_path = marts" in init
 
 
 def test_every_component_code_a_parser_emits_is_in_the_seed():

@@ -129,9 +129,10 @@ def _pg_fingerprint(dsn):
         return out
 
 
-def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(built_warehouse, postgres):
+def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(built_warehouse, postgres, monkeypatch):
     import psycopg
 
+    monkeypatch.setenv("GOVWH_PG_READER_PASSWORD", "synthetic-test-password")
     first = pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
     assert first["tables"] == 21
     before = _pg_fingerprint(postgres)
@@ -146,8 +147,14 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
         assert cur.fetchone()[0] == 'The rank as "12 of 63".'
         cur.execute("select obj_description('marts.mart_scores_current_provinces'::regclass)")
         assert cur.fetchone()[0].startswith("NOT AN OFFICIAL RANKING")
-    reader_dsn = postgres.replace("postgres@", "bi_reader@")
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(postgres.replace("postgres@", "bi_reader@")).close()  # no password: refused
+    reader_dsn = postgres.replace("postgres@", "bi_reader:synthetic-test-password@")
     with psycopg.connect(reader_dsn) as con, con.cursor() as cur:
+        cur.execute("select province_name, score_2dp from mart_pci_provincial_ranking where year = 2016 and rank = 1")
+        assert cur.fetchone()[0] == "Đà Nẵng"  # unqualified: the login's search_path is marts
+        cur.execute("show statement_timeout")
+        assert cur.fetchone() == ("2min",)
         cur.execute("select unit_name from marts.fct_rankings where indicator_code = 'pci' and year = 2016 "
                     "and component_code = 'overall' and rank = 1")
         assert cur.fetchone() == ("Đà Nẵng",)

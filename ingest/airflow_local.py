@@ -1,0 +1,222 @@
+"""Airflow as deployed, on this machine, without Docker.
+
+* `deploy/airflow.env`: the Airflow settings every real deployment shares (Compose reads it as
+  its env_file; `make airflow` and the deployment test read it here), so they cannot drift.
+* `govwh airflow-setup`: the one idempotent command that prepares a metadata database for the
+  DAGs: `airflow db migrate`, the one-slot pool `duckdb_writer`, and the Variable the nightly
+  DAG checks first (a deployment that skipped this step fails at once, saying what to run,
+  instead of leaving `build` "scheduled" forever).
+* `make airflow` (`govwh airflow`): api-server, scheduler, dag-processor and triggerer as local
+  processes on SQLite (or `--db URL`, e.g. a local PostgreSQL), the login printed; Ctrl-C or
+  `make airflow-stop` stops them all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .airflow_support import SETUP_VARIABLE, WRITER_POOL
+from .config import REPO_ROOT, Settings
+from .errors import ConfigError, PipelineError
+
+SETTINGS_FILE = REPO_ROOT / "deploy" / "airflow.env"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+ADMIN = "admin"
+
+
+def shared_settings(path: Path = SETTINGS_FILE) -> dict[str, str]:
+    out = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.replace("_", "").isalnum():
+            raise ConfigError(f"{path}, line {number}: not KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def airflow_exe() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+def _secret(home: Path, name: str) -> str:
+    """A random secret kept in AIRFLOW_HOME (generated once, readable by its owner only)."""
+    path = home / name
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def passwords_file(home: Path) -> Path:
+    """The simple auth manager's passwords file: {"admin": "<random>"}, made once."""
+    path = home / "passwords.json"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({ADMIN: secrets.token_urlsafe(12)}, f)
+    return path
+
+
+def admin_password(home: Path) -> str:
+    return json.loads(passwords_file(home).read_text())[ADMIN]
+
+
+def local_env(settings: Settings, home: Path, db_url: str | None = None, port: int = 8080,
+              host: str = "127.0.0.1") -> dict[str, str]:
+    """The environment of every local Airflow process: shared settings + this deployment's own."""
+    home = home.resolve()
+    db_url = db_url or f"sqlite:///{home / 'airflow.db'}"
+    env = dict(os.environ)
+    env.update(shared_settings())
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__API__HOST": host,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home, "jwt_secret"),
+        "AIRFLOW__API__SECRET_KEY": _secret(home, "api_secret_key"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(home)),
+        "GOVWH_DATA_DIR": str(settings.data_dir),
+        "GOVWH_WAREHOUSE": str(settings.warehouse),
+        "GOVWH_CURATED_DIR": str(settings.curated_dir),
+    })
+    if db_url.startswith("postgresql"):  # Airflow 3 derives an async URL; psycopg 3 serves both
+        sync = "postgresql+psycopg://" + db_url.split("://", 1)[1]
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sync
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = sync
+    return env
+
+
+def setup(env: dict[str, str] | None = None, migrate: bool = True) -> None:
+    """Idempotent: migrate the metadata database, create the pool and the setup Variable."""
+    env = dict(os.environ) if env is None else env
+    steps = []
+    if migrate:
+        steps.append(["db", "migrate"])
+    steps += [["pools", "set", WRITER_POOL, "1", "One DuckDB writer at a time (governance warehouse)"],
+              ["variables", "set", SETUP_VARIABLE, json.dumps({"pool": WRITER_POOL, "slots": 1})]]
+    for args in steps:
+        proc = subprocess.run([airflow_exe(), *args], env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-1:])[:400]
+            raise PipelineError(f"`airflow {' '.join(args[:2])}` failed: {tail}")
+        print(f"[airflow-setup] airflow {' '.join(args[:3])}: ok", flush=True)
+
+
+def start(env: dict[str, str], home: Path) -> dict[str, int]:
+    """Start the four components, each in its own process group; their pids go to home/pids.json."""
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    pids = {}
+    for component in COMPONENTS:
+        log = open(home / "logs" / f"{component}.log", "ab")
+        proc = subprocess.Popen([airflow_exe(), component], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        pids[component] = proc.pid
+    (home / "pids.json").write_text(json.dumps(pids))
+    return pids
+
+
+def wait_healthy(base_url: str, timeout: float = 120, pids: dict[str, int] | None = None) -> dict:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        for component, pid in (pids or {}).items():
+            if not _alive(pid):
+                raise PipelineError(f"airflow {component} exited during start-up; see its log")
+        try:
+            resp = requests.get(f"{base_url}/api/v2/monitor/health", timeout=5)
+            if resp.ok:
+                health = resp.json()
+                states = {k: (v or {}).get("status") for k, v in health.items()}
+                if states.get("metadatabase") == "healthy" and states.get("scheduler") == "healthy" \
+                        and states.get("dag_processor") == "healthy":
+                    return health
+                last = str(states)
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(1)
+    raise PipelineError(f"Airflow at {base_url} not healthy after {timeout:g} s ({last})")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child counts as gone
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def stop(home: Path, timeout: float = 30) -> list[str]:
+    """Stop every component's whole process group (their task and worker children with them)."""
+    path = home / "pids.json"
+    if not path.exists():
+        return []
+    pids = json.loads(path.read_text())
+    for pid in pids.values():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_group_alive(pid) for pid in pids.values()):
+        time.sleep(0.3)
+    for pid in pids.values():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    path.unlink(missing_ok=True)
+    return list(pids)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def run(settings: Settings, db_url: str | None = None, port: int = 8080) -> None:
+    """`make airflow`: start everything, print where and how to log in, stop on Ctrl-C."""
+    home = settings.data_dir / "airflow-local"
+    stop(home)  # a previous `make airflow` that was not stopped
+    env = local_env(settings, home, db_url, port)
+    setup(env)
+    pids = start(env, home)
+    base = env["AIRFLOW__API__BASE_URL"]
+    try:
+        print(f"[airflow] starting {', '.join(COMPONENTS)} (logs: {home / 'logs'})", flush=True)
+        wait_healthy(base, pids=pids)
+        print(f"\nAirflow UI and API: {base}\n  login: {ADMIN} / {admin_password(home)}   "
+              f"(password file: {passwords_file(home)})\n  unpause governance_nightly to run it at 02:00, "
+              "or trigger it now (▶)\n  stop: Ctrl-C here, or `make airflow-stop`\n", flush=True)
+        while all(_alive(pid) for pid in pids.values()):
+            time.sleep(1)
+        raise PipelineError(f"an Airflow component exited; see {home / 'logs'}")
+    except KeyboardInterrupt:
+        print("\n[airflow] stopping", flush=True)
+    finally:
+        stop(home)
