@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--stop", action="store_true", help="stop the processes a previous `govwh airflow` left")
     sub.add_parser("export", help="every mart as Parquet, CSV (UTF-8 with BOM) and one XLSX workbook")
     sub.add_parser("report", help="the static HTML site of the rankings ($GOVWH_DATA_DIR/site)")
+    sub.add_parser("docs", help="dbt docs (lineage, every column described) for the last passing build "
+                                "($GOVWH_DATA_DIR/docs)")
     mirror = sub.add_parser("mirror", help="publish the marts into PostgreSQL ($GOVWH_PG_DSN)")
     mirror.add_argument("--dsn", default=os.environ.get("GOVWH_PG_DSN"))
     mirror.add_argument("--reader-login", default=os.environ.get("GOVWH_PG_READER"),
@@ -90,6 +92,7 @@ STEPS = {
     "publish": pipeline.publish,
     "report": pipeline.report,
     "export": pipeline.export,
+    "docs": pipeline.docs,
 }
 
 

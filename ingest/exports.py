@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from decimal import Decimal
 import re
 import shutil
 import time
@@ -51,7 +52,7 @@ def neutralise(value):
 
 
 def _excel_value(value):
-    if isinstance(value, (dt.datetime, dt.date, int, float, bool)) or value is None:
+    if isinstance(value, (dt.datetime, dt.date, int, float, bool, Decimal)) or value is None:
         return value
     return neutralise(str(value))
 
@@ -66,6 +67,11 @@ def _xlsx_row(sheet, values) -> list:
         if isinstance(value, str):
             cell = WriteOnlyCell(sheet, value=value)
             cell.data_type = "s"
+            out.append(cell)
+        elif isinstance(value, Decimal):  # a figure as printed: a number shown with its printed decimals
+            cell = WriteOnlyCell(sheet, value=value)
+            places = max(-value.as_tuple().exponent, 0)
+            cell.number_format = "0." + "0" * places if places else "0"
             out.append(cell)
         else:
             out.append(value)

@@ -49,6 +49,16 @@ def _docs(settings: Settings) -> dict[str, tuple[str, dict[str, str]]]:
     return out
 
 
+def pg_type(duckdb_type: str) -> str:
+    """The PostgreSQL type for a DuckDB column type; DECIMAL keeps its precision and scale."""
+    import re
+
+    found = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", duckdb_type)
+    if found:
+        return f"numeric({int(found.group(1))}, {int(found.group(2))})"
+    return PG_TYPES.get(duckdb_type, "text")
+
+
 def reader_password() -> str | None:
     """The BI login's password: $GOVWH_PG_READER_PASSWORD, or the first line of the file named by
     $GOVWH_PG_READER_PASSWORD_FILE (a Docker/Kubernetes secret). Never a default in code."""
@@ -157,7 +167,7 @@ def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_ti
                     qualified = sql.Identifier(SCHEMA, name)
                     cur.execute(sql.SQL("drop table if exists {}").format(qualified))
                     cur.execute(sql.SQL("create table {} ({})").format(qualified, sql.SQL(", ").join(
-                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(PG_TYPES.get(t, "text"))) for c, t in columns)))
+                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(pg_type(t))) for c, t in columns)))
                     rows = duck.execute(f"select * from {quote_ident(SCHEMA)}.{quote_ident(name)} order by all").fetchall()
                     with cur.copy(sql.SQL("copy {} from stdin").format(qualified)) as copy:
                         for row in rows:

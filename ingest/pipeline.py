@@ -196,11 +196,12 @@ def build(settings: Settings) -> Path:
 
 
 def _build(settings: Settings) -> Path:
-    from .publish import receipt_path, write_receipt
+    from .publish import SERVING_NAME, receipt_path, write_receipt
 
     settings.build_dir.mkdir(parents=True, exist_ok=True)
     target = settings.build_dir / "governance.duckdb"
-    for stale in (receipt_path(target), target, Path(str(target) + ".wal")):
+    serving = settings.build_dir / SERVING_NAME
+    for stale in (receipt_path(target), target, Path(str(target) + ".wal"), serving, Path(str(serving) + ".wal")):
         stale.unlink(missing_ok=True)
     log_path = settings.build_dir / "dbt_build.log"
     results_path = settings.build_dir / "target" / "run_results.json"
@@ -267,6 +268,30 @@ def rollback(settings: Settings) -> dict:
 
     with run_lock(settings, "rollback"):
         return _rollback(settings)
+
+
+def docs(settings: Settings) -> Path:
+    """`dbt docs generate` on a copy of the last passing build (never the build or serving file
+    itself, never read-write), from any working directory; returns the docs folder."""
+    import tempfile
+
+    from .publish import receipt_path
+
+    built = settings.build_dir / "governance.duckdb"
+    if not receipt_path(built).exists():
+        raise PipelineError(f"no passing build in {settings.build_dir} to document; run `govwh build` first")
+    out = settings.data_dir / "docs"
+    with tempfile.TemporaryDirectory(prefix="govwh-docs-") as tmp:
+        copy = Path(tmp) / "governance.duckdb"
+        shutil.copyfile(built, copy)
+        log_path = Path(tmp) / "dbt_docs.log"
+        with open(log_path, "w", encoding="utf-8") as log_file:
+            proc = subprocess.run(dbt_command("docs", "generate", "--target-path", str(out), "--log-path", tmp),
+                                  env=dbt_env(settings, copy), stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp)
+        if proc.returncode != 0:
+            raise BuildFailed(f"dbt docs generate failed: {_log_error(log_path)}")
+    _say(f"[docs] {out / 'index.html'} (serve it: python -m http.server -d {out})")
+    return out
 
 
 # ---------------------------------------------------------------- serve

@@ -34,6 +34,10 @@ from .errors import PublishRefused
 from .landing import sha256_file
 
 RECEIPT = "receipt.json"
+SERVING_NAME = "serving.duckdb"
+# The serving file is written in DuckDB's v1.4 storage format, so that DuckDB 1.4 LTS and 1.5
+# clients (the CLI on PyPI, JDBC tools such as DBeaver, other language bindings) open it too.
+STORAGE_VERSION = "v1.4.0"
 NODE_TYPES = ("model", "seed", "test", "snapshot")
 PASSED = ("success", "pass")
 
@@ -96,15 +100,59 @@ def digest_of(tables: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
 
 
+def _literal(text: str) -> str:
+    """An SQL string literal, quoted by DuckDB's own expression API (COMMENT ON takes no parameter)."""
+    return str(duckdb.ConstantExpression(text))
+
+
+def _docs(manifest: dict) -> dict[str, tuple[str, dict[str, str]]]:
+    out = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "model" and node.get("schema") == "marts":
+            out[node["name"]] = (node.get("description") or "",
+                                 {c: (m.get("description") or "") for c, m in (node.get("columns") or {}).items()})
+    return out
+
+
+def write_serving_file(built: Path, manifest: dict) -> Path:
+    """The file people open: the marts only (tables, no view pointing at a path on this machine),
+    each table and column commented from the dbt docs, in a storage format 1.x clients read."""
+    serving = built.parent / SERVING_NAME
+    for stale in (serving, Path(str(serving) + ".wal")):
+        stale.unlink(missing_ok=True)
+    docs = _docs(manifest)
+    con = duckdb.connect()
+    try:
+        con.execute("attach ? as build (read_only)", [str(built)])
+        con.execute(f"attach ? as serve (storage_version '{STORAGE_VERSION}')", [str(serving)])
+        con.execute("create schema serve.marts")
+        names = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 'build' "
+                                           "and schema_name = 'marts' order by 1").fetchall()]
+        for name in names:
+            target = f"serve.marts.{quote_ident(name)}"
+            con.execute(f"create table {target} as select * from build.marts.{quote_ident(name)}")
+            description, columns = docs.get(name, ("", {}))
+            if description:
+                con.execute(f"comment on table {target} is {_literal(description)}")
+            for column, text in columns.items():
+                if text:
+                    con.execute(f"comment on column {target}.{quote_ident(column)} is {_literal(text)}")
+        con.execute("checkpoint serve")
+        con.execute("detach serve")
+    finally:
+        con.close()
+    return serving
+
+
 def write_receipt(built: Path) -> dict:
-    """Called by the build step after dbt passed: checkpoint the file, then record what passed."""
+    """Called by the build step after dbt passed: write the serving file, then record what passed."""
     target_dir = built.parent / "target"
     results_file, manifest_file = target_dir / "run_results.json", target_dir / "manifest.json"
     results = json.loads(results_file.read_text(encoding="utf-8"))
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    con = duckdb.connect(str(built))
+    serving = write_serving_file(built, manifest)
+    con = duckdb.connect(str(serving), read_only=True)
     try:
-        con.execute("checkpoint")
         marts = {name: con.execute(f"select count(*) from marts.{quote_ident(name)}").fetchone()[0]
                  for name in _contracted_marts(manifest)}
         tables = content_digest(con)
@@ -113,8 +161,9 @@ def write_receipt(built: Path) -> dict:
     receipt = {
         "build_id": uuid.uuid4().hex,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "file": str(built),
-        "sha256": sha256_file(built),
+        "file": serving.name,  # beside the receipt: the build folder may be moved or copied whole
+        "dbt_file": built.name,
+        "sha256": sha256_file(serving),
         "dbt_invocation_id": results.get("metadata", {}).get("invocation_id"),
         "run_results_sha256": sha256_file(results_file),
         "manifest_sha256": sha256_file(manifest_file),
@@ -151,9 +200,14 @@ def verify_build(built: Path, expected_build_id: str | None = None) -> dict:
     if expected_build_id is not None and receipt["build_id"] != expected_build_id:
         refuse(f"it is build {receipt['build_id'][:12]} from another run, not build {expected_build_id[:12]} "
                "that this run's build step produced")
-    if Path(str(built) + ".wal").exists():
-        refuse("it has a write-ahead log: something wrote to it after its build passed")
-    actual = sha256_file(built)
+    serving = built.parent / SERVING_NAME
+    if receipt.get("file") != SERVING_NAME:
+        refuse(f"its receipt names {receipt.get('file')!r}, not the serving file {SERVING_NAME}")
+    if not serving.exists():
+        refuse(f"its serving file {serving} is missing")
+    if Path(str(serving) + ".wal").exists():
+        refuse("its serving file has a write-ahead log: something wrote to it after its build passed")
+    actual = sha256_file(serving)
     if actual != receipt["sha256"]:
         refuse(f"the file changed after its build passed (sha256 {actual[:12]}, receipt {receipt['sha256'][:12]}): "
                "a partial or foreign file")
@@ -174,7 +228,7 @@ def verify_build(built: Path, expected_build_id: str | None = None) -> dict:
     if missing:
         refuse(f"{len(missing)} dbt nodes never ran, e.g. {missing[0]}")
     expected_marts = _contracted_marts(manifest)
-    con = duckdb.connect(str(built), read_only=True)
+    con = duckdb.connect(str(serving), read_only=True)
     try:
         present = {r[0] for r in con.execute("select table_name from information_schema.tables "
                                              "where table_schema = 'marts'").fetchall()}
@@ -239,7 +293,7 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
         os.link(serving, tmp)
         os.replace(tmp, previous)
         previous_sha = sha256_file(previous)
-    _replace_atomically(built, serving)
+    _replace_atomically(built.parent / SERVING_NAME, serving)
     shutil.copyfile(built.parent / "target" / "manifest.json", manifest_path(settings))
     return _log(settings, "publish", started, marts=len(receipt["marts"]), built=str(built),
                 build_id=receipt["build_id"], dbt_invocation_id=receipt["dbt_invocation_id"],

@@ -145,7 +145,7 @@ def test_a_re_run_airflow_publish_task_refuses_foreign_partial_and_failed_builds
         assert "new_state=failed" in out, out[-3000:]
         return out
 
-    built = settings.build_dir / "governance.duckdb"
+    built = settings.build_dir / "serving.duckdb"  # what publish would serve
     pristine = built.read_bytes()
     built.write_bytes(pristine[:1_000_000])  # this run's build, half-written
     assert "governance_nightly.publish failed: not publishing" in (out := rerun_publish())

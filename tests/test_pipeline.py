@@ -3,6 +3,7 @@ changes nothing, and that bad input leaves the last good warehouse exactly as it
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -26,7 +27,9 @@ def test_warehouse_holds_every_year_and_the_published_leaders(built_warehouse):
     top2 = query(built_warehouse, "select province_name, score_2dp, rank, provinces_ranked, tier "
                                    "from marts.mart_pci_provincial_ranking where year = 2016 and rank <= 2 "
                                    "order by rank")
-    assert top2 == [("Đà Nẵng", 70.00, 1, 63, "Rất tốt"), ("Quảng Ninh", 65.60, 2, 63, "Rất tốt")]
+    # as printed: a DECIMAL(9, 2), so BI tools show 70.00 and 65.60 (full precision stays in `value`)
+    assert top2 == [("Đà Nẵng", Decimal("70.00"), 1, 63, "Rất tốt"), ("Quảng Ninh", Decimal("65.60"), 2, 63, "Rất tốt")]
+    assert [str(r[1]) for r in top2] == ["70.00", "65.60"]
     ranked = dict(query(built_warehouse, "select year, max(provinces_ranked) from "
                                           "marts.mart_pci_provincial_ranking group by 1"))
     assert ranked[2005] == 42 and ranked[2006] == 64 and ranked[2008] == 64 and ranked[2009] == 63

@@ -19,7 +19,8 @@ from conftest import (assert_one_line_error, assert_untouched, curated_copy, fil
 
 
 def _build(settings):
-    return settings.build_dir / "governance.duckdb"
+    """The file a publish would serve: the build's serving file (marts only), tied to its receipt."""
+    return settings.build_dir / "serving.duckdb"
 
 
 # ------------------------------------------------------------------ what `govwh publish` refuses
@@ -72,11 +73,11 @@ def test_publish_refuses_a_build_from_another_run(warehouse_copy, built_warehous
     con.execute("create table marts.marker as select 1 as x")  # SYNTHETIC: a different build
     con.close()
     write_receipt(other / "governance.duckdb")
-    shutil.copyfile(other / "governance.duckdb", _build(settings))  # the file, without its receipt
+    shutil.copyfile(other / "serving.duckdb", _build(settings))  # the file, without its receipt
     proc = govwh(settings, "publish")
     assert_one_line_error(proc, r"the file changed after its build passed")
 
-    shutil.copyfile(built_warehouse.build_dir / "governance.duckdb", _build(settings))
+    shutil.copyfile(built_warehouse.build_dir / "serving.duckdb", _build(settings))
     results = settings.build_dir / "target" / "run_results.json"
     data = json.loads(results.read_text())
     data["metadata"]["invocation_id"] = "another-invocation"
@@ -99,7 +100,7 @@ def test_publish_of_the_same_content_is_a_no_op(warehouse_copy):
 
 
 def test_a_receipt_names_every_contracted_mart_with_its_rows(built_warehouse):
-    receipt = json.loads(receipt_path(_build(built_warehouse)).read_text())
+    receipt = json.loads(receipt_path(built_warehouse.build_dir / "governance.duckdb").read_text())
     assert len(receipt["marts"]) == 21 and receipt["marts"]["dim_province"] == 87
     record = [json.loads(line) for line in built_warehouse.warehouse.with_name("publish_log.jsonl").read_text()
               .splitlines()][-1]

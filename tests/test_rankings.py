@@ -2,6 +2,8 @@
 issue asks to be able to answer; they run on the warehouse built from the embedded data."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import json
 
 import duckdb
@@ -43,8 +45,8 @@ def test_pci_top5_every_workbook_year_with_rank_changes(built_warehouse):
     by_year = {}
     for year, rank, name, score, change in rows:
         by_year.setdefault(year, []).append((rank, name, score, change))
-    assert by_year[2005][0] == (1, "Bình Dương", 76.82, None)  # first PCI year: nothing to compare with
-    assert by_year[2016][:2] == [(1, "Đà Nẵng", 70.0, 0), (2, "Quảng Ninh", 65.6, 1)]
+    assert by_year[2005][0] == (1, "Bình Dương", Decimal("76.82"), None)  # first PCI year: nothing to compare with
+    assert by_year[2016][:2] == [(1, "Đà Nẵng", Decimal("70.00"), 0), (2, "Quảng Ninh", Decimal("65.60"), 1)]
     assert by_year[2009][0][1] == "Đà Nẵng"
 
 

@@ -3,12 +3,15 @@ during publish, the PostgreSQL mirror, exports, SQLAlchemy access and the analys
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -302,3 +305,89 @@ def test_mirror_blocked_by_an_idle_bi_session_gives_up_with_its_pid(built_wareho
         bi.close()
     proc = govwh(built_warehouse, "mirror", "--dsn", postgres)
     assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------ a serving file any client can open
+def _duckdb_client(version: str) -> Path:
+    """A separate Python environment with an older DuckDB from PyPI (as a BI tool or the CLI ships)."""
+    from ingest.config import REPO_ROOT
+
+    env = REPO_ROOT / ".cache" / "duckdb-clients" / version
+    python = env / "bin" / "python"
+    uv = Path(sys.executable).parent / "uv"
+    if not python.exists():
+        subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(env)], check=True)
+    probe = subprocess.run([str(python), "-c", "import duckdb; print(duckdb.__version__)"], capture_output=True, text=True)
+    if probe.stdout.strip() != version:
+        subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), f"duckdb=={version}"], check=True,
+                       timeout=600)
+    return python
+
+
+@pytest.mark.parametrize("version", ["1.4.5", "1.5.6"])
+def test_duckdb_1x_clients_open_the_serving_file(built_warehouse, version):
+    python = _duckdb_client(version)
+    script = ("import sys, duckdb; c = duckdb.connect(sys.argv[1], read_only=True); "
+              "print(duckdb.__version__, c.execute(\"select rank, province_name, score_2dp::varchar from "
+              "marts.mart_pci_provincial_ranking where year = 2016 order by rank limit 2\").fetchall())")
+    out = subprocess.run([str(python), "-c", script, str(built_warehouse.warehouse)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"{version} [(1, 'Đà Nẵng', '70.00'), (2, 'Quảng Ninh', '65.60')]"
+
+
+def test_the_serving_file_holds_the_marts_only_documented_and_self_contained(built_warehouse, tmp_path):
+    moved = tmp_path / "elsewhere.duckdb"
+    shutil.copyfile(built_warehouse.warehouse, moved)  # a copy on another machine: no path inside points back
+    con = duckdb.connect(str(moved), read_only=True)
+    try:
+        schemas = con.execute("select distinct schema_name from duckdb_tables() where database_name = 'elsewhere'").fetchall()
+        views = con.execute("select count(*) from duckdb_views() where not internal").fetchone()
+        undocumented = con.execute("select table_name from duckdb_tables() where comment is null").fetchall()
+        column_docs = con.execute("select count(*), count(comment) from duckdb_columns() where schema_name = 'marts'").fetchone()
+        label = con.execute("select comment from duckdb_columns() where table_name = 'fct_rankings' "
+                            "and column_name = 'rank_label'").fetchone()
+        typed = con.execute("select data_type from duckdb_columns() where table_name = 'mart_pci_provincial_ranking' "
+                            "and column_name = 'score_2dp'").fetchone()
+    finally:
+        con.close()
+    assert schemas == [("marts",)] and views == (0,) and undocumented == []
+    assert column_docs[0] == column_docs[1] > 300
+    assert label == ('The rank as "12 of 63".',)
+    assert typed == ("DECIMAL(9,2)",)
+
+
+def test_sqlalchemy_inspection_lists_columns_and_reads_a_table(built_warehouse):
+    """What a BI tool does first through duckdb-engine: list tables and columns, then read one."""
+    from sqlalchemy import MetaData, Table, create_engine, inspect, select
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(f"duckdb:///{built_warehouse.warehouse}", connect_args={"read_only": True},
+                           poolclass=NullPool)
+    inspector = inspect(engine)
+    assert "mart_pci_provincial_ranking" in inspector.get_table_names(schema="marts")
+    columns = {c["name"]: c for c in inspector.get_columns("mart_pci_provincial_ranking", schema="marts")}
+    assert {"year", "rank", "province_name", "score_2dp"} <= set(columns)
+    assert str(columns["score_2dp"]["type"]) == "NUMERIC(9, 2)"
+    table = Table("mart_pci_provincial_ranking", MetaData(), schema="marts", autoload_with=engine)
+    with engine.connect() as con:
+        row = con.execute(select(table.c.province_name, table.c.score_2dp)
+                          .where(table.c.year == 2016, table.c.rank == 1)).one()
+    assert (row[0], str(row[1])) == ("Đà Nẵng", "70.00")
+    engine.dispose()
+
+
+def test_dbt_docs_from_any_directory_on_a_copy_of_the_build(warehouse_copy, tmp_path):
+    built = warehouse_copy.build_dir / "governance.duckdb"
+    before = file_sha256(built)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
+    env.update({"GOVWH_DATA_DIR": str(warehouse_copy.data_dir), "GOVWH_WAREHOUSE": str(warehouse_copy.warehouse)})
+    cwd = tmp_path / "somewhere-else"
+    cwd.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "ingest", "docs"], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    catalog = json.loads((warehouse_copy.data_dir / "docs" / "catalog.json").read_text())
+    assert "model.governance.fct_rankings" in catalog["nodes"]
+    assert file_sha256(built) == before  # documented from a copy, never opened read-write
+    assert not list(cwd.iterdir())  # nothing left in the working directory (no target/, logs/, .user.yml)

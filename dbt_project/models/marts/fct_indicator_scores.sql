@@ -46,7 +46,7 @@ select
     v.unit_name,
     v.component_code,
     v.value,
-    round(v.value, 2) as value_2dp,
+    round(v.value, 2)::decimal(9, 2) as value_2dp,
     v.value_decimals,
     v.value_status,
     r.published_rank,

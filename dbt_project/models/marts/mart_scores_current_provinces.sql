@@ -36,7 +36,7 @@ select
     g.component_code,
     g.year,
     g.mean_value,
-    round(g.mean_value, 2) as mean_value_2dp,
+    round(g.mean_value, 2)::decimal(9, 2) as mean_value_2dp,
     g.min_value,
     g.max_value,
     g.provinces_with_figure,

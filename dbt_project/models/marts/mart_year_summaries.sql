@@ -29,7 +29,7 @@ complete as (
 )
 select
     c.*,
-    round(c.mean_score, 2) as mean_score_2dp,
+    round(c.mean_score, 2)::decimal(9, 2) as mean_score_2dp,
     p.published_average,
     p.published_median,
     lag(c.year) over w as previous_year,
