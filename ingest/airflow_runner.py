@@ -50,11 +50,13 @@ def prepare(settings: Settings) -> dict:
     env = airflow_env(settings)
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "airflow.db").exists():
-        print("[airflow] first run: creating the metadata database (govwh airflow-setup)", flush=True)
+    marker = home / "govwh-setup.done"  # set up once per metadata database (and after upgrades of this code)
+    if not marker.exists() or not (home / "airflow.db").exists():
+        print("[airflow] preparing the metadata database (govwh airflow-setup)", flush=True)
         from .airflow_local import setup
 
         setup(env)  # the same idempotent setup Compose and `make airflow` run
+        marker.touch()
     return env
 
 
