@@ -47,7 +47,8 @@ def _on_failure(context):
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=3),
     params={"force_fetch": Param(False, type="boolean",
-                                 description="download every file again, ignoring ETag / Last-Modified")},
+                                 description="download every file again, ignoring ETag / Last-Modified"),
+            "force": Param(False, type="boolean", description="rebuild and publish even when nothing changed")},
     default_args={
         "execution_timeout": timedelta(minutes=45),
         "retries": RETRIES,
@@ -69,6 +70,14 @@ def governance_nightly():
         force = bool(get_current_context()["params"].get("force_fetch"))
         return [{"publication": r.publication_id, "outcome": r.outcome, "sha256": r.sha256}
                 for r in pipeline.fetch_all(_settings(), force=force)]
+
+    @task.short_circuit
+    def changed(_landed) -> bool:
+        """False when nothing a build depends on changed since the last publish: the rest is skipped."""
+        from ingest import pipeline
+
+        force = bool(get_current_context()["params"].get("force"))
+        return not pipeline.skip_if_nothing_new(_settings(), force)
 
     @task
     def parse() -> dict:
@@ -109,7 +118,7 @@ def governance_nightly():
     landed = fetch()
     parsed = parse()
     built = build()
-    landed >> parsed >> built
+    changed(landed) >> parsed >> built
     published = publish(built)
     summary(published)
     report(published)

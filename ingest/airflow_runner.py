@@ -17,7 +17,7 @@ from .errors import PipelineError
 
 DAG_ID = "governance_nightly"
 SERVE_DAG_ID = "governance_serve"
-_PROGRESS = re.compile(r"\[(fetch|parse|build|publish|export|mirror|report)[\] ]|warning: |error: |"
+_PROGRESS = re.compile(r"\[(fetch|check|parse|build|publish|export|mirror|report)[\] ]|warning: |error: |"
                        r"Task instance .* (SUCCESS|FAILED)|failed: .* the last good warehouse|"
                        r"Marking task as (SUCCESS|FAILED|UP_FOR_RETRY)")
 
@@ -60,11 +60,19 @@ def prepare(settings: Settings) -> dict:
     return env
 
 
-def run_dags(settings: Settings, force_fetch: bool = False) -> Path:
-    """The nightly DAG, then the serving DAG its Asset schedules (dags test runs one DAG)."""
+def run_dags(settings: Settings, force_fetch: bool = False, force: bool = False) -> Path:
+    """The nightly DAG, then the serving DAG its Asset schedules (dags test runs one DAG), but
+    only when the nightly run published: a night with nothing new serves what is already served."""
+    from .publish import last_publish
+
     prepare(settings)
-    run_dag(settings, DAG_ID, conf={"force_fetch": True} if force_fetch else None)
-    run_dag(settings, SERVE_DAG_ID)
+    before = last_publish(settings)
+    conf = {k: True for k, on in (("force_fetch", force_fetch), ("force", force)) if on}
+    run_dag(settings, DAG_ID, conf=conf or None)
+    if last_publish(settings) != before or not (settings.data_dir / "exports").exists():
+        run_dag(settings, SERVE_DAG_ID)
+    else:
+        print(f"[airflow] {SERVE_DAG_ID} not run: nothing was published, the exports are current", flush=True)
     return settings.warehouse
 
 

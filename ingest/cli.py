@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the whole pipeline, then a summary")
     run.add_argument("--direct", action="store_true",
                      help="run the steps in this process instead of through Airflow (`airflow dags test`)")
+    run.add_argument("--force", action="store_true",
+                     help="parse, build and publish even when nothing changed since the last publish")
     run.add_argument("--force-fetch", action="store_true",
                      help="download every file again, ignoring ETag / Last-Modified (fixes a mirror that says 304)")
     steps = {}
@@ -176,7 +178,7 @@ def _dispatch(args, settings: Settings) -> int:
     command = args.command
     if command == "run":
         if args.direct:
-            pipeline.run_all(settings, force_fetch=args.force_fetch)
+            pipeline.run_all(settings, force_fetch=args.force_fetch, force=args.force)
         else:
             from .airflow_runner import run_dags
             from .exports import exports_dir
@@ -184,7 +186,7 @@ def _dispatch(args, settings: Settings) -> int:
             from .report import site_dir
 
             with run_lock(settings, "run"):  # held for the whole Airflow run, handed to its tasks
-                run_dags(settings, force_fetch=args.force_fetch)
+                run_dags(settings, force_fetch=args.force_fetch, force=args.force)
             print(pipeline.summary(settings))
             print(f"Report (static site): {site_dir(settings) / 'index.html'}")
             print(f"Exports (Parquet, CSV, XLSX): {exports_dir(settings)}")

@@ -67,6 +67,63 @@ def _fetch_all(settings: Settings, ids: list[str] | None, force: bool) -> list[L
     return landed
 
 
+# ---------------------------------------------------------------- anything new?
+FINGERPRINT_SKIP = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
+
+
+def input_fingerprint(settings: Settings, project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """What a build depends on: the landed file of every publication in the catalogue (its
+    sha256, curated files included), the dbt project (models, macros, seeds, tests, config),
+    this package's code, and the versions of dbt and DuckDB. Equal fingerprints, equal builds."""
+    import hashlib
+    from importlib.metadata import version
+
+    from .config import REPO_ROOT
+    from .landing import sha256_file
+
+    digest = hashlib.sha256()
+    store = RawStore(settings.raw_dir)
+    for pub in catalogue.select(None, settings):
+        rec = store.latest(pub.source_url(settings))
+        digest.update(f"raw {pub.id} {pub.parser_for(settings)} {rec['sha256'] if rec else '-'}\n".encode())
+    for folder in (project_dir, REPO_ROOT / "ingest"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not FINGERPRINT_SKIP & set(path.relative_to(folder).parts):
+                digest.update(f"file {folder.name}/{path.relative_to(folder)} {sha256_file(path)}\n".encode())
+    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+        digest.update(f"version {package} {version(package)}\n".encode())
+    return digest.hexdigest()
+
+
+def inputs_path(settings: Settings) -> Path:
+    return settings.data_dir / "last_build_inputs.json"
+
+
+def nothing_new(settings: Settings) -> dict | None:
+    """The last publish, if nothing a build depends on changed since and the serving file is it."""
+    from .landing import sha256_file
+
+    path = inputs_path(settings)
+    if not path.exists() or not settings.warehouse.exists():
+        return None
+    try:
+        last = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if last.get("fingerprint") != input_fingerprint(settings) or last.get("serving_sha256") != sha256_file(settings.warehouse):
+        return None
+    return last
+
+
+def _record_inputs(settings: Settings, fingerprint: str, published_at: str) -> None:
+    from .landing import sha256_file
+
+    record = {"fingerprint": fingerprint, "serving_sha256": sha256_file(settings.warehouse), "published_at": published_at}
+    tmp = inputs_path(settings).with_suffix(".tmp")
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, inputs_path(settings))
+
+
 # ---------------------------------------------------------------- parse
 @dataclass
 class Parsed:
@@ -254,7 +311,9 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
     from .publish import publish as _publish
 
     with run_lock(settings, "publish"):
-        record = _publish(settings, built, expected_build_id)
+        fingerprint = input_fingerprint(settings)
+        record = _publish(settings, built, expected_build_id, fingerprint=fingerprint)
+        _record_inputs(settings, fingerprint, record.get("published_at") or record["at"])
     if record["action"] == "unchanged":
         _say(f"[publish] nothing new: the build's content equals the serving warehouse published "
              f"{record['published_at']}; {settings.warehouse} and its rollback history left as they were")
@@ -371,9 +430,21 @@ def summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def run_all(settings: Settings, force_fetch: bool = False) -> str:
+def skip_if_nothing_new(settings: Settings, force: bool = False) -> bool:
+    """After fetch: True (and says so) when the last publish was built from exactly these inputs."""
+    last = None if force else nothing_new(settings)
+    if last:
+        _say(f"[check] nothing new since {last['published_at']}: no raw file, curated file, model, seed, macro, "
+             "parser or package version changed; nothing parsed, built or published (--force rebuilds anyway)")
+        return True
+    return False
+
+
+def run_all(settings: Settings, force_fetch: bool = False, force: bool = False) -> str:
     with run_lock(settings, "run --direct"):
         fetch_all(settings, force=force_fetch)
+        if skip_if_nothing_new(settings, force):
+            return summary(settings)
         parse_all(settings)
         built = build(settings)
         publish(settings, built)

@@ -273,7 +273,8 @@ def _log(settings: Settings, action: str, started: float, **extra) -> dict:
     return record
 
 
-def publish(settings: Settings, built: Path | None = None, expected_build_id: str | None = None) -> dict:
+def publish(settings: Settings, built: Path | None = None, expected_build_id: str | None = None,
+            fingerprint: str | None = None) -> dict:
     """Serve a build that passed the gate; returns the publish record (action 'unchanged' if a no-op)."""
     started = time.perf_counter()
     built = built or settings.build_dir / "governance.duckdb"
@@ -298,7 +299,7 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
     return _log(settings, "publish", started, marts=len(receipt["marts"]), built=str(built),
                 build_id=receipt["build_id"], dbt_invocation_id=receipt["dbt_invocation_id"],
                 nodes=receipt["nodes"], rows=receipt["marts"], content_digest=receipt["content_digest"],
-                previous_sha256=previous_sha)
+                previous_sha256=previous_sha, input_fingerprint=fingerprint)
 
 
 def records(settings: Settings) -> list[dict]:

@@ -164,7 +164,7 @@ def test_a_second_run_says_who_holds_the_lock_and_a_waiting_one_proceeds(warehou
     settings = warehouse_copy
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
     env.update({"GOVWH_DATA_DIR": str(settings.data_dir), "GOVWH_WAREHOUSE": str(settings.warehouse)})
-    first = subprocess.Popen([sys.executable, "-m", "ingest", "run", "--direct"], env=env,
+    first = subprocess.Popen([sys.executable, "-m", "ingest", "run", "--direct", "--force"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lock = settings.data_dir / ".govwh.lock"

@@ -30,7 +30,7 @@ def _env(settings):
 
 def test_kill_9_mid_build_leaves_the_serving_file_unchanged(warehouse_copy):
     served = file_sha256(warehouse_copy.warehouse)
-    proc = subprocess.Popen([sys.executable, "-m", "ingest", "run", "--direct"], env=_env(warehouse_copy),
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "run", "--direct", "--force"], env=_env(warehouse_copy),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         for line in proc.stdout:
@@ -42,7 +42,7 @@ def test_kill_9_mid_build_leaves_the_serving_file_unchanged(warehouse_copy):
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert file_sha256(warehouse_copy.warehouse) == served
-    pipeline.run_all(warehouse_copy)  # the next run recovers: the stale build file is discarded
+    pipeline.run_all(warehouse_copy, force=True)  # the next run recovers: the stale build file is discarded
     assert last_publish(warehouse_copy)["action"] == "publish"
 
 

@@ -54,7 +54,7 @@ def test_disk_full_is_one_line_and_the_next_run_succeeds(warehouse_copy, tmp_pat
         mount -t tmpfs -o size={size_kb}k tmpfs {mount}
         cp -a {warehouse_copy.data_dir}/. {mount}/
         {sys.executable} {out}/check.py {out}/before.json
-        {sys.executable} -m ingest run --direct > {out}/full.out 2> {out}/full.err; echo $? > {out}/full.rc
+        {sys.executable} -m ingest run --direct --force > {out}/full.out 2> {out}/full.err; echo $? > {out}/full.rc
         {sys.executable} {out}/check.py {out}/after.json
         mount -o remount,size=512m {mount}
         {sys.executable} -m ingest run --direct > {out}/room.out 2> {out}/room.err; echo $? > {out}/room.rc

@@ -1,0 +1,54 @@
+"""A night with nothing new does nothing: it fetches, sees that every input of the last publish
+is unchanged, and stops, writing nothing. Any real change rebuilds. (Speed is measured by
+`make bench`, not here.)"""
+from __future__ import annotations
+
+import json
+import shutil
+
+from ingest import pipeline
+from ingest.config import DBT_PROJECT_DIR
+
+from conftest import assert_untouched, curated_copy, govwh, make_settings, query, snapshot, write_curated
+
+
+def _mtimes(folder):
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_a_night_with_nothing_new_writes_nothing(warehouse_copy):
+    settings = warehouse_copy
+    before, parsed, build = snapshot(settings), _mtimes(settings.parsed_dir), _mtimes(settings.build_dir)
+    proc = govwh(settings, "run", "--direct")
+    assert proc.returncode == 0, proc.stderr
+    assert "[check] nothing new since 20" in proc.stdout and "[build]" not in proc.stdout
+    assert_untouched(settings, before)
+    assert _mtimes(settings.parsed_dir) == parsed and _mtimes(settings.build_dir) == build
+    forced = govwh(settings, "run", "--direct", "--force")
+    assert forced.returncode == 0 and "[build]" in forced.stdout, forced.stderr
+
+
+def test_a_changed_curated_file_rebuilds_and_publishes(warehouse_copy, tmp_path):
+    folder = curated_copy(tmp_path)
+    settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
+    write_curated(folder, "zz-new-page", "SIPAS,province,2012,Quảng Ninh,81.25,,,,synthetic\n")
+    before = snapshot(settings)
+    proc = govwh(settings, "run", "--direct")
+    assert proc.returncode == 0, proc.stderr
+    assert "[check]" not in proc.stdout and "[publish]" in proc.stdout
+    assert snapshot(settings).serving_sha256 != before.serving_sha256
+    assert query(settings, "select value from marts.fct_observations where publication_id = 'curated-zz-new-page'") \
+        == [(81.25,)]
+    record = json.loads(settings.warehouse.with_name("publish_log.jsonl").read_text().splitlines()[-1])
+    assert record["input_fingerprint"] == json.loads((settings.data_dir / "last_build_inputs.json").read_text())[
+        "fingerprint"]
+
+
+def test_a_model_edit_changes_the_fingerprint(built_warehouse, tmp_path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    same = pipeline.input_fingerprint(built_warehouse, project)
+    assert same == pipeline.input_fingerprint(built_warehouse, project)
+    model = project / "models" / "marts" / "fct_rankings.sql"
+    model.write_text(model.read_text() + "\n-- a comment is an edit too\n")
+    assert pipeline.input_fingerprint(built_warehouse, project) != same
