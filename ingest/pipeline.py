@@ -272,19 +272,31 @@ def _build(settings: Settings) -> Path:
             env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
         )
     results = _dbt_results(results_path)
-    failed = [r for r in results if r["status"] in ("error", "fail", "runtime error")]
-    if proc.returncode != 0 or failed:
-        if "No space left on device" in log_path.read_text(encoding="utf-8", errors="replace"):
+    failed = [r for r in results or [] if r["status"] in ("error", "fail", "runtime error")]
+    if proc.returncode != 0 or failed or results is None:
+        log_text = log_path.read_text(encoding="utf-8", errors="replace")
+        if "No space left on device" in log_text or shutil.disk_usage(settings.build_dir).free < (1 << 20):
             for partial in (target, Path(str(target) + ".wal")):
                 partial.unlink(missing_ok=True)  # give the space back; it could never be published
             raise StorageError(f"disk full during the dbt build: no space left writing {settings.build_dir}; "
                                "free space and run again (the serving warehouse was not touched). "
                                f"Log: {log_path}")
+        if results is None:
+            raise BuildFailed(f"dbt's {results_path} is missing or unreadable, so the build cannot be trusted; "
+                              f"the serving warehouse was not touched. Log: {log_path}")
         lines = "; ".join(f"{r['unique_id']}: {r['status']} ({(r.get('message') or '').strip()[:200]})"
                           for r in failed[:10]) or _log_error(log_path)
         raise BuildFailed(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
                           f"The serving warehouse was not touched. Log: {log_path}")
-    receipt = write_receipt(target)
+    try:
+        receipt = write_receipt(target)
+    except (OSError, duckdb.Error) as exc:
+        for partial in (serving, Path(str(serving) + ".wal"), receipt_path(target)):
+            partial.unlink(missing_ok=True)
+        if "No space left" in str(exc) or getattr(exc, "errno", None) == 28:
+            raise StorageError(f"disk full writing the serving file in {settings.build_dir}; free space and run "
+                               "again (the serving warehouse was not touched)") from exc
+        raise
     passed = sum(1 for r in results if r["status"] in ("success", "pass"))
     _say(f"[build] {passed} models, seeds and tests passed in {time.perf_counter() - started:.1f}s "
          f"(build {receipt['build_id'][:12]})")
@@ -298,11 +310,13 @@ def _log_error(log_path: Path) -> str:
     return " ".join(text[start:start + 600].split()) if start >= 0 else f"see {log_path}"
 
 
-def _dbt_results(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).get("results", [])
+def _dbt_results(path: Path) -> list[dict] | None:
+    """dbt's results, or None when the file is missing or unreadable (a crash, a full disk)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("results", [])
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # ---------------------------------------------------------------- publish
