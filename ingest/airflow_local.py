@@ -168,7 +168,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def stop(home: Path, timeout: float = 30) -> list[str]:
+def stop(home: Path, timeout: float = 15) -> list[str]:
     """Stop every component's whole process group (their task and worker children with them)."""
     path = home / "pids.json"
     if not path.exists():
