@@ -178,3 +178,62 @@ def test_a_deployment_without_setup_fails_at_once_saying_what_to_run(tmp_path, p
            "'duckdb_writer'" in out and "Run `govwh airflow-setup`" in out, out[-3000:]
     assert not settings.warehouse.exists()
     shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.airflow
+def test_make_airflow_starts_prints_the_login_and_ctrl_c_stops_everything(tmp_path):
+    """What the README tells a newcomer: `make airflow` (here `govwh airflow`, which it runs), on SQLite."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from ingest.airflow_local import COMPONENTS
+
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
+    env.update({"GOVWH_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"})
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "airflow", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "login: admin / " in line:
+                break
+        text = "".join(lines)
+        assert f"Airflow UI and API: http://127.0.0.1:{port}" in text, text
+        password = text.split("login: admin / ", 1)[1].split()[0]
+        assert password == admin_password(data / "airflow-local")
+        Api(f"http://127.0.0.1:{port}", password)  # the printed login works
+        pids = json_pids(data / "airflow-local")
+        assert sorted(pids) == sorted(COMPONENTS)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "[airflow] stopping" in rest
+    _wait("every component's process group to end", lambda: not _live_members(set(pids.values())), 20, 0.5)
+
+
+def _live_members(groups: set[int]) -> list[int]:
+    """Processes (not zombies) still in one of these process groups."""
+    from pathlib import Path
+
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, pgid = fields[0], int(fields[2])
+        if pgid in groups and state != "Z":
+            live.append(int(stat.parent.name))
+    return live
+
+
+def json_pids(home) -> dict:
+    import json
+
+    return json.loads((home / "pids.json").read_text())
