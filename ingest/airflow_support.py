@@ -49,7 +49,8 @@ def check_setup() -> None:
     from airflow.sdk.exceptions import AirflowFailException  # no retries: waiting will not fix it
 
     if Variable.get(SETUP_VARIABLE, default=None) is None:
-        raise AirflowFailException(f"this Airflow is not set up for the governance DAGs: the pool {WRITER_POOL!r} "
-                          f"(and the Variable {SETUP_VARIABLE!r}) are missing. Run `govwh airflow-setup` with this "
-                          f"deployment's Airflow settings (or `airflow pools set {WRITER_POOL} 1 'One DuckDB writer'` "
-                          f"and `airflow variables set {SETUP_VARIABLE} '{{}}'`)")
+        raise AirflowFailException(
+            f"this Airflow is not set up for the governance DAGs: the pool {WRITER_POOL!r} (and the Variable "
+            f"{SETUP_VARIABLE!r}) are missing. Run `govwh airflow-setup` with this deployment's Airflow settings "
+            f"(or `airflow pools set {WRITER_POOL} 1 'One DuckDB writer'` and "
+            f"`airflow variables set {SETUP_VARIABLE} '{{}}'`)")

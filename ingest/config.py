@@ -79,7 +79,7 @@ def _path(env, name: str, default: Path) -> Path:
     text = env.get(name)
     if text is None or text.strip() == "":
         return Path(default).resolve()
-    if "\x00" in text or any(ord(ch) < 32 for ch in text):
+    if any(ord(ch) < 32 for ch in text):
         raise ConfigError(f"{name} holds control characters")
     return Path(text).expanduser().resolve()
 

@@ -174,15 +174,12 @@ def _check_origin(url: str, origins: set[Origin], original: str) -> None:
 
 def _request_error(url: str, exc: Exception, settings: Settings) -> FetchError:
     reason = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's MaxRetryError
-    if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
-        exc = requests.ReadTimeout()
-    elif isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-        exc = requests.ConnectTimeout()
-    elif isinstance(reason, urllib3.exceptions.NewConnectionError):
-        return FetchError(url, f"cannot connect (connection refused or no route), after {settings.retries} retries")
-    if isinstance(exc, requests.ConnectTimeout):
+    # NewConnectionError is a ConnectTimeoutError subclass in urllib3 2: test it first
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        cause = f"cannot connect (connection refused or no route), after {settings.retries} retries"
+    elif isinstance(exc, requests.ConnectTimeout) or isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
         cause = f"could not connect within {settings.connect_timeout:g} s (connect timeout, after retries)"
-    elif isinstance(exc, requests.ReadTimeout):
+    elif isinstance(exc, requests.ReadTimeout) or isinstance(reason, urllib3.exceptions.ReadTimeoutError):
         cause = f"the server sent no response for {settings.read_timeout:g} s (read timeout, after retries)"
     elif isinstance(exc, requests.ConnectionError):
         cause = f"connection failed after retries ({type(exc).__name__})"

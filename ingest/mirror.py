@@ -18,7 +18,7 @@ import duckdb
 
 from .config import Settings
 from .errors import MirrorError
-from .publish import manifest_path, quote_ident
+from .publish import manifest_path, marts_docs, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,7 @@ def _docs(settings: Settings) -> dict[str, tuple[str, dict[str, str]]]:
     path = manifest_path(settings)
     if not path.exists():
         return {}
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    out = {}
-    for node in manifest["nodes"].values():
-        if node["resource_type"] == "model" and node.get("schema") == SCHEMA:
-            out[node["name"]] = (node.get("description", ""),
-                                 {c: m.get("description", "") for c, m in node.get("columns", {}).items()})
-    return out
+    return marts_docs(json.loads(path.read_text(encoding="utf-8")))
 
 
 def pg_type(duckdb_type: str) -> str:

@@ -7,6 +7,7 @@ the serving warehouse is only replaced after every dbt model and test passed.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -293,7 +294,7 @@ def _build(settings: Settings) -> Path:
     except (OSError, duckdb.Error) as exc:
         for partial in (serving, Path(str(serving) + ".wal"), receipt_path(target)):
             partial.unlink(missing_ok=True)
-        if "No space left" in str(exc) or getattr(exc, "errno", None) == 28:
+        if "No space left" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC:
             raise StorageError(f"disk full writing the serving file in {settings.build_dir}; free space and run "
                                "again (the serving warehouse was not touched)") from exc
         raise

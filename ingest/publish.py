@@ -105,7 +105,8 @@ def _literal(text: str) -> str:
     return str(duckdb.ConstantExpression(text))
 
 
-def _docs(manifest: dict) -> dict[str, tuple[str, dict[str, str]]]:
+def marts_docs(manifest: dict) -> dict[str, tuple[str, dict[str, str]]]:
+    """dbt's description of every mart and its columns: {model: (description, {column: description})}."""
     out = {}
     for node in manifest.get("nodes", {}).values():
         if node.get("resource_type") == "model" and node.get("schema") == "marts":
@@ -120,11 +121,11 @@ def write_serving_file(built: Path, manifest: dict) -> Path:
     serving = built.parent / SERVING_NAME
     for stale in (serving, Path(str(serving) + ".wal")):
         stale.unlink(missing_ok=True)
-    docs = _docs(manifest)
+    docs = marts_docs(manifest)
     con = duckdb.connect()
     try:
         con.execute("attach ? as build (read_only)", [str(built)])
-        con.execute(f"attach ? as serve (storage_version '{STORAGE_VERSION}')", [str(serving)])
+        con.execute("attach ? as serve (storage_version ?)", [str(serving), STORAGE_VERSION])
         con.execute("create schema serve.marts")
         names = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 'build' "
                                            "and schema_name = 'marts' order by 1").fetchall()]
@@ -321,7 +322,8 @@ def rollback(settings: Settings) -> dict:
     previous = previous_path(settings)
     if not previous.exists():
         raise PublishRefused(f"no previous warehouse to roll back to ({previous} does not exist)")
-    known = {r.get("sha256") for r in records(settings)} | {r.get("previous_sha256") for r in records(settings)}
+    logged = records(settings)
+    known = {r.get("sha256") for r in logged} | {r.get("previous_sha256") for r in logged}
     actual = sha256_file(previous)
     if actual not in known - {None}:
         raise PublishRefused(f"rollback refused: {previous} (sha256 {actual[:12]}) matches no warehouse in "
@@ -332,7 +334,7 @@ def rollback(settings: Settings) -> dict:
         kept.unlink(missing_ok=True)
         os.link(serving, kept)
     _replace_atomically(previous, serving)
-    last = next((r for r in reversed(records(settings)) if r.get("sha256") == actual), {})
+    last = next((r for r in reversed(logged) if r.get("sha256") == actual), {})
     return _log(settings, "rollback", started, restored_from=str(previous),
                 content_digest=last.get("content_digest"))
 

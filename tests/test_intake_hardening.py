@@ -60,7 +60,7 @@ def test_hostile_curated_file_is_one_line_and_loses_nothing(case, warehouse_copy
     proc = govwh(settings, "run", "--direct")
     assert_one_line_error(proc, pattern)
     assert_untouched(settings, before)
-    assert not (settings.data_dir.parent / "outside.parquet").exists()
+    assert not (settings.data_dir / "outside.parquet").exists()  # where parsed.incoming/curated/../../ points
 
 
 def test_two_files_sharing_an_id_are_both_named(warehouse_copy, tmp_path):
