@@ -105,6 +105,17 @@ def status(settings: Settings) -> None:
                          ["indicator", "level", "year", "units", "table"], table_rows, {2, 3}))
 
 
+RANK_NOTES = {"publisher_order": "publisher's sorted order", "computed_from_complete_table": "computed (complete table)"}
+
+
+def _change(change, previous_units, units) -> str:
+    """The rank change, with both denominators when the tables differ in size (64 in 2008, 63 after)."""
+    arrow = _arrow(change)
+    if arrow and previous_units and units and previous_units != units:
+        arrow += f" (of {previous_units}→{units})"
+    return arrow
+
+
 def rank(settings: Settings, indicator: str, year: int, level: str = "province", component: str = "overall",
          top: int | None = None) -> list[tuple]:
     con = connect(settings)
@@ -112,7 +123,9 @@ def rank(settings: Settings, indicator: str, year: int, level: str = "province",
         rows = con.execute("""
             select rank_label, unit_name, score_2dp, tier, rank_change, value_source_type,
                    case when rank_from_wording then 'rank from wording' when rank_derived then 'rank derived'
-                        when rank_from_order_of_listing then 'order of listing' end as caveat
+                        when rank_from_order_of_listing then 'order of listing' end as caveat,
+                   rank_source, rank_best, rank_worst, ci_low, ci_high, previous_units_ranked, units_ranked,
+                   series_first_year
             from marts.fct_rankings
             where indicator_code = ? and year = ? and level = ? and component_code = ?
             order by rank nulls last, score desc nulls last, unit_name""",
@@ -122,11 +135,24 @@ def rank(settings: Settings, indicator: str, year: int, level: str = "province",
     if not rows:
         raise PipelineError(f"no {indicator} {component} figures for {level}s in {year}")
     rows = rows[:top] if top else rows
-    shown = [(r[0] or "-", r[1], f"{r[2]:.2f}" if r[2] is not None else "", r[3], _arrow(r[4]), r[5], r[6])
-             for r in rows]
+    bands = any(r[8] is not None for r in rows)
+    header = ["rank"] + (["band (95%)"] if bands else []) + ["unit", "score"] + (["95% interval"] if bands else []) \
+        + ["tier", "change", "source", "note"]
+    shown = []
+    for r in rows:
+        note = "; ".join(x for x in (r[6], RANK_NOTES.get(r[7])) if x)
+        band = [f"{r[8]}-{r[9]}" if r[8] is not None else ""] if bands else []
+        interval = [f"{r[10]:.2f}-{r[11]:.2f}" if r[10] is not None else ""] if bands else []
+        shown.append((r[0] or "-", *band, r[1], f"{r[2]:.2f}" if r[2] is not None else "", *interval, r[3],
+                      _change(r[4], r[12], r[13]), r[5], note))
     plural = {"province": "provinces", "ministry": "ministries"}[level]
-    console.print(_table(f"{indicator} {component} {year}, {plural}", ["rank", "unit", "score", "tier", "change",
-                                                                      "source", "note"], shown, {2}))
+    title = f"{indicator} {component} {year}, {plural}"
+    if rows[0][14] is not None:
+        title += f" (series since {rows[0][14]}: not compared with earlier years)"
+    console.print(_table(title, header, shown, {header.index("score")}))
+    if bands:
+        console.print("band: the best and worst rank each unit could hold given the publisher's 95% intervals "
+                      "(1 + units wholly above; 1 + other units whose interval reaches this one's low end).")
     return rows
 
 

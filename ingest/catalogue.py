@@ -20,8 +20,19 @@ ORIGIN_BASE = (
     "be581b8d5b1f0c6a747199fe23d8a77e55396e17/"
 )
 
+# The 2017-2019 workbooks and the PAPI files other than the 2011-2016 panel are re-hosted
+# unchanged in mdtrinh/vietnam_elections (no licence stated: the data are the publishers').
+ORIGIN_BASE_2 = (
+    "https://raw.githubusercontent.com/mdtrinh/vietnam_elections/"
+    "84348767096a193634f9d4fb6c4116dbf4789a05/"
+)
+
 VCCI = "VCCI (Vietnam Chamber of Commerce and Industry) with USAID, pcivietnam.vn"
 UNDP = "UNDP Viet Nam with CECODES and VFF-CRT, papi.org.vn"
+REHOST_LICENCE_2 = (
+    "Publisher's data release; re-hosted unchanged in mdtrinh/vietnam_elections (no licence stated). "
+    "Cite the publisher."
+)
 REHOST_LICENCE = (
     "Publisher's data release; re-hosted unchanged in mdtrinh/vietnamdata (MIT). "
     "Cite the publisher."
@@ -48,10 +59,14 @@ class Publication:
     local_file: Path | None = None  # a file kept in this repo (curated intake): fetched from here
     source_type: str = "publisher_file"  # how far the figures are from the publisher (see seeds/source_types.csv)
     citation_url: str = ""  # the page to cite; for a publisher file, its origin URL
+    origin_base: str = ORIGIN_BASE
+    # Among publisher files printing the same figure, the lower number is preferred (a re-issue
+    # over the file it replaces, a year's own file over a panel): see fct_indicator_scores.
+    preference: int = 50
 
     @property
     def origin_url(self) -> str:
-        return ORIGIN_BASE + self.origin_path
+        return self.origin_base + self.origin_path
 
     @property
     def bundle_file(self):
@@ -87,6 +102,14 @@ class Publication:
 
 def _pci(year: int) -> Publication:
     ext = "xls" if year <= 2011 else "xlsx"
+    if year >= 2017:
+        return Publication(
+            id=f"vcci-pci-{year}", indicator="pci", level="province", years=(year,), publisher=VCCI,
+            title=f"Provincial Competitiveness Index {year}: data workbook (English) with sub-indicators",
+            licence=REHOST_LICENCE_2, origin_path=f"Data/PCI/PCI%20{year}.xlsx",
+            original_relpath=f"vcci-pci/PCI_{year}.xlsx", format="xlsx", parser="vcci_pci_en",
+            expected_units=63, origin_base=ORIGIN_BASE_2,
+        )
     return Publication(
         id=f"vcci-pci-{year}",
         indicator="pci",
@@ -103,7 +126,7 @@ def _pci(year: int) -> Publication:
     )
 
 
-CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2017)) + (
+CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2020)) + (
     Publication(
         id="undp-papi-2011-2016",
         indicator="papi",
@@ -117,6 +140,39 @@ CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2017)) +
         format="xlsx",
         parser="undp_papi",
         expected_units=63,
+        preference=60,  # superseded by the re-issued panel below where both print a figure
+    ),
+    Publication(
+        id="undp-papi-2011-2019",
+        indicator="papi",
+        level="province",
+        years=tuple(range(2011, 2020)),
+        publisher=UNDP,
+        title="PAPI provincial panel 2011-2019 (re-issued): dimension and sub-dimension scores",
+        licence=REHOST_LICENCE_2,
+        origin_path="Data/PAPI/PAPI%202011-2019.xlsx",
+        original_relpath="papi/PAPI_2011-2019.xlsx",
+        format="xlsx",
+        parser="undp_papi",
+        expected_units=63,
+        origin_base=ORIGIN_BASE_2,
+        preference=40,  # the publisher's later re-issue of the same panel
+    ),
+    Publication(
+        id="undp-papi-2019-indicators",
+        indicator="papi",
+        level="province",
+        years=(2019,),
+        publisher=UNDP,
+        title="PAPI 2019 provincial indicators: totals with 95% intervals, dimensions, sub-dimensions, indicators",
+        licence=REHOST_LICENCE_2,
+        origin_path="Data/PAPI/2019%20PAPI%20Provincial%20indicators2019_VIE_ENG.xlsx",
+        original_relpath="papi/PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
+        format="xlsx",
+        parser="undp_papi_2019",
+        expected_units=63,
+        origin_base=ORIGIN_BASE_2,
+        preference=30,  # the year's own file, the one carrying the intervals
     ),
 )
 

@@ -213,6 +213,7 @@ class CatalogueRow:
     format: str
     parser: str
     expected_units: int
+    preference: int
     repo_file: str | None
 
 
@@ -221,9 +222,9 @@ def write_catalogue(pubs, path: Path) -> None:
     from dataclasses import fields
 
     rows = [CatalogueRow(p.id, p.indicator, p.level, ",".join(map(str, p.years)), p.publisher, p.title, p.licence,
-                         p.cite, p.source_type, p.format, p.parser, p.expected_units,
+                         p.cite, p.source_type, p.format, p.parser, p.expected_units, p.preference,
                          p.local_file.name if p.local_file else None) for p in pubs]
-    write_parquet(rows, path, "", [f.name for f in fields(CatalogueRow)], {"expected_units": "INTEGER"})
+    write_parquet(rows, path, "", [f.name for f in fields(CatalogueRow)], {"expected_units": "INTEGER", "preference": "INTEGER"})
 
 
 # ---------------------------------------------------------------- build

@@ -36,6 +36,12 @@ class TidyRow:
     source_sha256: str  # the publisher's original file
     sheet: str
     cell: str
+    # Added for the 2017-2019 workbooks; defaults keep every older parser's rows unchanged.
+    grain: str = "score"  # score (index, sub-index, dimension) | subindicator (a survey indicator below them)
+    row_kind: str = "unit"  # unit | aggregate (a published Min / Median / Max row, not a province)
+    ci_low: float | None = None  # the publisher's 95% interval, where it prints one
+    ci_high: float | None = None
+    standard_error: float | None = None
 
 
 COLUMNS = [f.name for f in fields(TidyRow)]
@@ -43,11 +49,14 @@ DUCKDB_TYPES = {
     "year": "INTEGER",
     "value": "DOUBLE",
     "rank": "INTEGER",
+    "ci_low": "DOUBLE",
+    "ci_high": "DOUBLE",
+    "standard_error": "DOUBLE",
 }
 
 
 def sort_key(row: TidyRow):
-    return (row.year, row.component_code, row.unit_code)
+    return (row.year, row.grain, row.component_code, row.row_kind, row.unit_code, row.unit_name)
 
 
 def _format(value) -> str:
@@ -93,6 +102,9 @@ def row_from_strings(d: dict) -> TidyRow:
     def opt(v):
         return v if v != "" else None
 
+    def num(v):
+        return float(v) if v != "" else None
+
     return TidyRow(
         publication_id=d["publication_id"], indicator=d["indicator"], level=d["level"],
         year=int(d["year"]), unit_name=d["unit_name"], unit_code=d["unit_code"],
@@ -100,6 +112,8 @@ def row_from_strings(d: dict) -> TidyRow:
         value=float(d["value"]) if d["value"] != "" else None, value_status=d["value_status"],
         rank=int(d["rank"]) if d["rank"] != "" else None, tier=opt(d["tier"]),
         source_file=d["source_file"], source_sha256=d["source_sha256"], sheet=d["sheet"], cell=d["cell"],
+        grain=d["grain"], row_kind=d["row_kind"], ci_low=num(d["ci_low"]), ci_high=num(d["ci_high"]),
+        standard_error=num(d["standard_error"]),
     )
 
 

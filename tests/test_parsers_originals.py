@@ -15,7 +15,7 @@ from ingest.bundle import parse_original
 from ingest.errors import LayoutError, UnknownUnitError
 from ingest.landing import sha256_file
 from ingest.parsers import ParseContext, parse
-from ingest.tidy import read_bundle, row_from_strings
+from ingest.tidy import read_bundle, row_from_strings, sort_key
 
 from expected import PCI_LEADERS
 
@@ -27,14 +27,17 @@ def parsed(originals):
 def test_every_publication_parses_with_expected_units(parsed):
     for pub in catalogue.CATALOGUE:
         rows = parsed[pub.id].rows
+        headline = "d1_participation" if pub.indicator == "papi" else "overall"  # no PAPI total in the 2018-19 panel
         for year in pub.years:
-            units = {r.unit_code for r in rows if r.year == year and r.component_code == "overall"}
+            units = {r.unit_code for r in rows if r.year == year and r.component_code == headline
+                     and r.row_kind == "unit" and r.grain == "score"}
             assert len(units) == pub.expected_units, (pub.id, year)
 
 
 def test_pci_leaders_and_2016_top_two(parsed):
     for year, leader in PCI_LEADERS.items():
-        top = [r for r in parsed[f"vcci-pci-{year}"].rows if r.component_code == "overall" and r.rank == 1]
+        top = [r for r in parsed[f"vcci-pci-{year}"].rows if r.component_code == "overall" and r.rank == 1
+               and r.row_kind == "unit"]
         # names are kept exactly as published (2010 in ASCII; some workbooks store NFD)
         assert [r.unit_code for r in top] == [names.provinces().lookup(leader, year)], year
     rows16 = {r.unit_name: r for r in parsed["vcci-pci-2016"].rows if r.component_code == "overall"}
@@ -74,8 +77,9 @@ def _cell_value(book, sheet, cell):
 
 
 def test_every_parsed_value_equals_its_cell_in_the_original(parsed, originals):
-    """Lineage is exact: re-read each row's (sheet, cell) from the original and compare."""
-    checked = 0
+    """Lineage is exact: re-read each row's (sheet, cell) from the original and compare: every
+    score, sub-indicator and published Min / Median / Max of every file."""
+    checked, expected = 0, 0
     for pub in catalogue.CATALOGUE:
         path = originals / pub.original_relpath
         with warnings.catch_warnings():
@@ -85,15 +89,22 @@ def test_every_parsed_value_equals_its_cell_in_the_original(parsed, originals):
         for r in parsed[pub.id].rows:
             if r.value is None:
                 continue
+            expected += 1
             assert float(_cell_value(book, r.sheet, r.cell)) == r.value, (pub.id, r.sheet, r.cell)
             checked += 1
-    assert checked > 18_000
+            if r.ci_low is not None:  # PAPI 2019: low, high and standard error beside each total
+                columns = {"overall_weighted": "CDF", "overall": "GHJ"}[r.component_code]
+                for value, column in zip((r.ci_low, r.ci_high, r.standard_error), columns):
+                    assert float(_cell_value(book, r.sheet, column + r.cell[1:])) == value, (pub.id, r.cell)
+                    checked += 1
+                    expected += 1
+    assert checked == expected == 74_756  # every non-empty figure of the 18 files, intervals included
 
 
 def test_bundle_equals_parser_output_value_for_value(parsed, originals):
     for pub in catalogue.CATALOGUE:
         bundled = [row_from_strings(d) for d in read_bundle(pub.bundle_file)]
-        fresh = sorted(parsed[pub.id].rows, key=lambda r: (r.year, r.component_code, r.unit_code))
+        fresh = sorted(parsed[pub.id].rows, key=sort_key)
         assert bundled == fresh, f"{pub.bundle_file.name} is stale: run `make bundle`"
         assert {r.source_sha256 for r in bundled} == {sha256_file(originals / pub.original_relpath)}
 

@@ -1,16 +1,21 @@
 """Checks shared by the parsers: unit counts, value ranges, ranks that agree with scores."""
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
 
+from ..config import SEEDS_DIR
 from ..errors import LayoutError
+from ..names import fold
 from ..tidy import TidyRow
 
 
 def check_units(rows: list[TidyRow], expected: int, label: str, component: str = "overall") -> None:
     per_year: dict[int, set[str]] = defaultdict(set)
     for r in rows:
-        if r.component_code == component:
+        if r.component_code == component and r.row_kind == "unit" and r.grain == "score":
             per_year[r.year].add(r.unit_code)
     for year, units in sorted(per_year.items()):
         if len(units) != expected:
@@ -46,3 +51,61 @@ def check_ranks(rows: list[TidyRow], label: str) -> None:
             if a.value is not None and b.value is not None and b.value > a.value + 1e-9:
                 raise LayoutError(label, f"{year}: rank {b.rank} ({b.unit_name}, {b.value}) scores above "
                                          f"rank {a.rank} ({a.unit_name}, {a.value})", sheet=b.sheet)
+
+
+# ------------------------------------------------------------- sub-indicators
+# Units of measure of the survey indicators below a sub-index or dimension, and the values each
+# allows. 'score' and 'other' are the publisher's own constructed scales, bounded only below.
+UNIT_BOUNDS = {
+    "share_0_1": (0.0, 1.0),
+    "percent_0_100": (0.0, 100.0),
+    "rating_1_5": (1.0, 5.0),
+    "days": (0.0, 3650.0),
+    "hours": (0.0, 10000.0),
+    "count": (0.0, 1e12),
+    "score": (0.0, 1e12),
+    "other": (float("-inf"), float("inf")),
+}
+
+
+@dataclass(frozen=True)
+class Subindicator:
+    code: str
+    parent_code: str
+    unit_of_measure: str
+
+
+@lru_cache(maxsize=None)
+def subindicators() -> dict[tuple[str, str], Subindicator]:
+    """seeds/subindicators.csv: (indicator, code) -> its parent and unit of measure."""
+    with open(SEEDS_DIR / "subindicators.csv", encoding="utf-8", newline="") as f:
+        return {(d["indicator"], d["subindicator_code"]): Subindicator(d["subindicator_code"], d["parent_code"],
+                                                                       d["unit_of_measure"])
+                for d in csv.DictReader(f)}
+
+
+@lru_cache(maxsize=None)
+def _crosswalk_rows() -> tuple[dict, ...]:
+    with open(SEEDS_DIR / "subindicator_crosswalk.csv", encoding="utf-8", newline="") as f:
+        return tuple(csv.DictReader(f))
+
+
+def crosswalk(indicator: str, year: int) -> dict[tuple[str, str], Subindicator]:
+    """(sheet, folded column header) -> sub-indicator, for one indicator and year."""
+    items = subindicators()
+    return {(d["sheet"], fold(d["column_header"])): items[(indicator, d["subindicator_code"])]
+            for d in _crosswalk_rows() if d["indicator"] == indicator and int(d["year"]) == year}
+
+
+def check_subindicators(rows: list[TidyRow], label: str) -> None:
+    """Every sub-indicator value lies within its unit's range (a share above 1 is a layout change)."""
+    items = subindicators()
+    for r in rows:
+        if r.value is None:
+            continue
+        unit = items[(r.indicator, r.component_code)].unit_of_measure
+        low, high = UNIT_BOUNDS[unit]
+        if not low <= r.value <= high:
+            raise LayoutError(label, f"{r.component_code} ({r.component_name!r}) = {r.value} for {r.unit_name!r} "
+                                     f"is outside [{low:g}, {high:g}], the range of {unit} at cell {r.cell}",
+                              sheet=r.sheet)

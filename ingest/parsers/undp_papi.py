@@ -1,8 +1,11 @@
-"""UNDP PAPI provincial panel workbook (2011-2016): one sheet per year.
+"""UNDP PAPI provincial panel workbooks (2011-2016, and the re-issued 2011-2019): one sheet per year.
 
 Each '<year>_PAPI' sheet has two header rows (English, then Vietnamese), one row per province
 with its GSO code ('tinhid'), the six dimensions each followed by its sub-dimensions, and the
-unweighted total. A province the survey excluded has blank cells and a total of 0: that is
+unweighted total (the re-issued panel prints no total for 2018 and 2019: those come from the
+year's own file). From 2018 the dimensions are eight: Transparency gains Access to Information,
+Vertical Accountability's boards give way to appeals and Access to Justice Services, and
+Environmental Governance and E-Governance arrive. A province the survey excluded has blank cells and a total of 0: that is
 'not scored', never a score of zero. The English headers map to stable component codes.
 """
 from __future__ import annotations
@@ -32,7 +35,20 @@ COMPONENTS = {
     "interactionswithlocalauthorities": "d3_1_interactions",
     "peoplesinspectionboards": "d3_2_inspection_boards",
     "communityinvestmentboards": "d3_3_investment_boards",  # to 2015
-    "responsivetocitizenactions": "d3_4_responsiveness",  # from 2016
+    "responsivetocitizenactions": "d3_4_responsiveness",  # 2016-2017
+    # from 2018 (re-issued panel)
+    "qualityoflocalelections": "d1_3_elections",  # renamed, same sub-dimension
+    "accesstoinformation": "d2_4_access_information",
+    "localgovernmentsresponsetocitizensappeals": "d3_5_appeals",
+    "accesstojusticeservices": "d3_6_justice",
+    "environmentalgovernance": "d7_environment",
+    "seriousnessinenvironmentprotection": "d7_1_protection",
+    "qualityofair": "d7_2_air",
+    "qualityofwater": "d7_3_water",
+    "egovernance": "d8_egovernance",
+    "accesstoegovernmentportals": "d8_1_portals",
+    "accesstotheinternet": "d8_2_internet",
+    "ereponsiveness": "d8_3_eresponsiveness",  # sic
     "controlofcorruption": "d4_corruption",
     "limitsonpublicsectorcorruption": "d4_1_public_sector",
     "limitsoncorruptioninservicedelivery": "d4_2_service_delivery",
@@ -53,6 +69,11 @@ TOTAL_FRAGMENT = "unweighted"  # 'Un-weighted2015PAPI' (sic, on every year's she
 ID_COLUMNS = ("tinhid", "tentinheng", "tentinhvie")
 END_CODES = {999}  # the 'Highest' row
 DIMENSIONS = {c for c in COMPONENTS.values() if c.count("_") == 1}
+SIX_DIMENSIONS = {"d1_participation", "d2_transparency", "d3_accountability", "d4_corruption", "d5_procedures",
+                  "d6_services"}
+EIGHT_FROM = 2018  # the year Environmental Governance and E-Governance arrive
+NO_DATA = {"kcdl"}  # "không có dữ liệu"
+TOTAL_UNTIL = 2017  # the last year a panel sheet prints the total
 BOUNDS = {"overall": (6.0, 80.0), "*": (0.0, 10.0)}
 DIMENSION_BOUNDS = (1.0, 10.0)
 
@@ -82,7 +103,10 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
                 elif key:
                     warnings.append(f"{ctx.label}, sheet {sheet!r}: unexpected column {col_letter(c)} "
                                     f"({english[c]!r}) was not loaded")
-            missing = sorted((DIMENSIONS | {"overall"}) - set(columns.values()))
+            required = SIX_DIMENSIONS | ({"d7_environment", "d8_egovernance"} if year >= EIGHT_FROM else set())
+            if year <= TOTAL_UNTIL:
+                required |= {"overall"}
+            missing = sorted(required - set(columns.values()))
             if missing:
                 raise LayoutError(ctx.label, f"missing columns for {missing}", sheet=sheet, row=1)
             seen: set[str] = set()
@@ -108,8 +132,11 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
                 not_scored = all(v is None for v in dims)
                 for c, comp in columns.items():
                     value = row[c]
+                    status = "not_scored" if not_scored else "published"
                     if not_scored:
                         value = None  # excluded from the survey that year: the 0 total is not a score
+                    elif year >= EIGHT_FROM and (value is None or names.fold(str(value)) in NO_DATA):
+                        value, status = None, "no_data"  # "KCDL" or blank for one province: no data, not 0
                     elif value is None or isinstance(value, str):
                         raise LayoutError(ctx.label, f"expected a number at {col_letter(c)}{r + 1} "
                                                      f"({english[c]}), found {value!r}", sheet=sheet, row=r + 1)
@@ -118,12 +145,13 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
                         unit_name=str(name), unit_code=code, component_code=comp,
                         component_name=str(vietnamese[c] or english[c]),
                         value=None if value is None else float(value),
-                        value_status="not_scored" if not_scored else "published",
+                        value_status=status,
                         rank=None, tier=None, source_file=ctx.source_file,
                         source_sha256=ctx.source_sha256, sheet=sheet, cell=f"{col_letter(c)}{r + 1}",
                     ))
     finally:
         book.close()
+    check_units(out, pub.expected_units, ctx.label, "d1_participation")
     check_units(out, pub.expected_units, ctx.label)
     check_range(out, ctx.label, BOUNDS)
     check_range([r for r in out if r.component_code in DIMENSIONS], ctx.label, {"*": DIMENSION_BOUNDS})

@@ -8,13 +8,13 @@ select
     a.value as value_a, b.value as value_b,
     a.published_rank as rank_a, b.published_rank as rank_b,
     abs(a.value - b.value) as difference,
-    0.5 * pow(10, -least(coalesce(a.value_decimals, 15), coalesce(b.value_decimals, 15))) as rounding_tolerance
+    {{ rounding_tolerance('a.value_decimals', 'b.value_decimals') }} as rounding_tolerance
 from obs as a
 join obs as b
     on a.indicator_code = b.indicator_code and a.level = b.level and a.unit_key = b.unit_key
    and a.component_code = b.component_code and a.year = b.year and a.publication_id < b.publication_id
 where a.value is not null and b.value is not null
-  and abs(a.value - b.value) > 0.5 * pow(10, -least(coalesce(a.value_decimals, 15), coalesce(b.value_decimals, 15))) + 1e-9
+  and abs(a.value - b.value) > {{ rounding_tolerance('a.value_decimals', 'b.value_decimals') }}
 union all
 select
     a.indicator_code, a.level, a.unit_key, a.component_code, a.year,

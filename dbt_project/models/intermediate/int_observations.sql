@@ -11,15 +11,18 @@ workbooks as (
            component_code, component_name_as_published, value, value_status, published_rank, tier,
            null::integer as value_decimals, false as flag_word_rank, false as flag_order_of_listing,
            false as flag_derived, false as flag_conflict, false as flag_low_reliability, null as note,
+           ci_low, ci_high, standard_error,
            source_file, source_sha256, sheet || '!' || cell as source_location, landed_sha256
     from workbook_rows
+    where grain = 'score' and row_kind = 'unit'  -- sub-indicators and Min/Median/Max rows have their own marts
 ),
 curated as (
     select publication_id, indicator_code, level, year, unit_name_as_published, unit_key,
            component_code, component_name_as_published, value,
            case when value is null then 'not_printed' else 'published' end as value_status,
            published_rank, null as tier, value_decimals, flag_word_rank, flag_order_of_listing, flag_derived,
-           flag_conflict, flag_low_reliability, note, source_file, source_sha256,
+           flag_conflict, flag_low_reliability, note, null::double as ci_low, null::double as ci_high,
+           null::double as standard_error, source_file, source_sha256,
            'line ' || line as source_location, landed_sha256
     from {{ ref('stg_curated__observations') }}
 ),
@@ -32,11 +35,11 @@ select
     o.*,
     p.source_type,
     t.priority as source_priority,
+    p.preference as publication_preference,
     p.citation_url as source_url,
     u.unit_name,
     (u.unit_key is not null
-        and (u.valid_from is null or extract(year from u.valid_from) <= o.year)
-        and (u.valid_to is null or extract(year from u.valid_to) >= o.year)) as unit_valid
+        and {{ unit_existed_in('u', 'o.year') }}) as unit_valid
 from unioned as o
 join {{ ref('stg_catalogue__publications') }} as p using (publication_id)
 join {{ ref('source_types') }} as t on t.source_type = p.source_type

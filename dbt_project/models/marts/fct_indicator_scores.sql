@@ -1,18 +1,20 @@
 -- Grain: indicator x level x unit x component x year: one preferred figure per fact.
 -- Preference rule (documented in the README): the value comes from the most authoritative
 -- source that printed one: the publisher's own file, then the publisher's site or report, then
--- a government portal, then news, then secondary copies; among equals the most precise printing;
+-- a government portal, then news, then secondary copies; among publisher files the one the
+-- catalogue prefers (a year's own file over a panel, a re-issued panel over the one it replaces:
+-- dim_publication.preference); among equals the most precise printing;
 -- then one not flagged low-reliability or derived; then the publication id (stable tie-break).
 -- The published rank is chosen the same way among sources that printed a rank, preferring a
 -- rank printed as a number over one read from wording ("came last") or derived ("up 2 places").
 with obs as (
     select * from {{ ref('int_observations') }}
-    where value is not null or published_rank is not null or value_status = 'not_scored'
+    where value is not null or published_rank is not null or value_status in ('not_scored', 'no_data')
 ),
 value_pick as (
     select *, row_number() over (
         partition by indicator_code, level, unit_key, component_code, year
-        order by (value is null), source_priority, coalesce(value_decimals, 99) desc,
+        order by (value is null), source_priority, publication_preference, coalesce(value_decimals, 99) desc,
                  flag_low_reliability, flag_derived, publication_id) as pick
     from obs
 ),
@@ -24,7 +26,7 @@ rank_pick as (
     from (
         select *, row_number() over (
             partition by indicator_code, level, unit_key, component_code, year
-            order by source_priority, flag_derived, flag_word_rank, flag_order_of_listing, publication_id) as pick
+            order by source_priority, publication_preference, flag_derived, flag_word_rank, flag_order_of_listing, publication_id) as pick
         from obs where published_rank is not null
     ) where pick = 1
 ),
@@ -49,6 +51,9 @@ select
     round(v.value, 2)::decimal(9, 2) as value_2dp,
     v.value_decimals,
     v.value_status,
+    v.ci_low,
+    v.ci_high,
+    v.standard_error,
     r.published_rank,
     v.tier,
     c.observations,

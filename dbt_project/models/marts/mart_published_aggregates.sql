@@ -1,13 +1,39 @@
--- Published aggregates ("average of 17 ministries 84.38") kept as published, next to what the
--- warehouse computes from its own figures. Where the table is complete, a simple published
+-- Published aggregates ("average of 17 ministries 84.38", the Min / Median / Max rows below
+-- VCCI's 2017-2019 tables) kept as published, next to what the warehouse computes from its own
+-- figures. Where the table is complete, a simple published
 -- mean must match the computed mean within rounding (a dbt test fails otherwise); tolerance is
 -- half a unit of the published precision plus 0.005 for the inputs' own 2-decimal rounding.
 with stats as (
     select indicator_code, level, year, component_code,
-           avg(value::decimal(38, 16))::double as computed_mean, median(value) as computed_median, count(value) as units_in_mean
+           avg(value::decimal(38, 16))::double as computed_mean, median(value) as computed_median,
+           min(value) as computed_min, max(value) as computed_max, count(value) as units_in_mean
     from {{ ref('fct_indicator_scores') }}
     where value is not null
     group by all
+),
+workbook_aggregates as (  -- Min / Median / Max rows printed below a publisher's table
+    select indicator_code, level, year, component_code, unit_name_as_published as label_as_published,
+           value_status as aggregate_kind, null as aggregate_scope, null::integer as aggregate_units, value,
+           null::integer as value_decimals, false as is_flagged, null as note, publication_id, source_type,
+           source_url
+    from {{ ref('int_workbook_rows') }}
+    where grain = 'score' and row_kind = 'aggregate'
+),
+aggregates as (
+    select indicator_code, level, year, component_code, label_as_published, aggregate_kind, aggregate_scope,
+           aggregate_units, value, value_decimals, is_flagged, note, publication_id, source_type, source_url
+    from {{ ref('stg_curated__aggregates') }}
+    union all by name
+    select * from workbook_aggregates
+),
+computed as (
+    select a.*, case a.aggregate_kind when 'median' then s.computed_median when 'min' then s.computed_min
+                     when 'max' then s.computed_max else s.computed_mean end as computed_value,
+           -- a workbook's aggregate row is unrounded: it must match to 1e-6
+           case when a.source_type = 'publisher_file' and a.value_decimals is null then 1e-6
+                else 0.5 * pow(10, -coalesce(a.value_decimals, 0)) + 0.005 end as tolerance
+    from aggregates as a
+    left join stats as s using (indicator_code, level, year, component_code)
 )
 select
     a.indicator_code, a.level, a.year, a.component_code, a.label_as_published, a.aggregate_kind,
@@ -18,13 +44,12 @@ select
     s.units_in_mean,
     s.computed_mean,
     s.computed_median,
-    case a.aggregate_kind when 'median' then s.computed_median else s.computed_mean end - a.value as difference,
-    0.5 * pow(10, -coalesce(a.value_decimals, 0)) + 0.005 as tolerance,
+    a.computed_value - a.value as difference,
+    a.tolerance,
     case
         when not coalesce(c.is_complete, false) or a.aggregate_scope is not null then null
-        else abs(case a.aggregate_kind when 'median' then s.computed_median else s.computed_mean end - a.value)
-             <= 0.5 * pow(10, -coalesce(a.value_decimals, 0)) + 0.005
+        else abs(a.computed_value - a.value) <= a.tolerance
     end as reconciles
-from {{ ref('stg_curated__aggregates') }} as a
+from computed as a
 left join {{ ref('mart_coverage') }} as c using (indicator_code, level, year, component_code)
 left join stats as s using (indicator_code, level, year, component_code)

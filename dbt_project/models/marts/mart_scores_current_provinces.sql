@@ -15,8 +15,7 @@ predecessors as (
     from {{ ref('provinces') }} as p
     join {{ ref('int_province_current') }} as c using (province_key)
     cross join (select distinct year from figures) as y
-    where (p.valid_from is null or extract(year from p.valid_from) <= y.year)
-      and (p.valid_to is null or extract(year from p.valid_to) >= y.year)
+    where {{ unit_existed_in('p', 'y.year') }}
       and (p.valid_from is null or p.valid_from < date '2025-07-01')
     group by 1, 2
 ),

@@ -11,5 +11,6 @@ select
     format,
     parser,
     expected_units,
+    preference,
     repo_file
 from {{ source('catalogue', 'publications') }}

@@ -16,5 +16,10 @@ select
     source_sha256,
     sheet,
     cell,
+    grain,  -- score (index, sub-index, dimension) | subindicator (a survey indicator below them)
+    row_kind,  -- unit | aggregate (a published Min / Median / Max row)
+    cast(ci_low as double) as ci_low,
+    cast(ci_high as double) as ci_high,
+    cast(standard_error as double) as standard_error,
     landed_sha256
 from {{ source('vcci', 'pci_scores') }}

@@ -1,0 +1,15 @@
+{# Rules written once and used by every model that needs them. #}
+
+{# A unit counts for a year when it existed at some point of that year (Hà Tây counts for 2008,
+   the year it merged on 1 August; a 2025 province counts for 2025). #}
+{% macro unit_existed_in(unit, year) -%}
+    (({{ unit }}.valid_from is null or extract(year from {{ unit }}.valid_from) <= {{ year }})
+     and ({{ unit }}.valid_to is null or extract(year from {{ unit }}.valid_to) >= {{ year }}))
+{%- endmacro %}
+
+{# Two printings of one figure agree when they differ by no more than half a unit of the less
+   precise printing's last decimal (an unrounded workbook value counts as 15 decimals), plus
+   1e-9 for binary floating point. #}
+{% macro rounding_tolerance(decimals_a, decimals_b) -%}
+    (0.5 * pow(10, -least(coalesce({{ decimals_a }}, 15), coalesce({{ decimals_b }}, 15))) + 1e-9)
+{%- endmacro %}

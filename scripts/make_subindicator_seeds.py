@@ -1,0 +1,116 @@
+"""Write seeds/subindicators.csv and seeds/subindicator_crosswalk.csv from the original workbooks.
+
+    python scripts/make_subindicator_seeds.py [--originals ../shared/sources/originals]
+
+A sub-indicator is a survey indicator below a sub-index (PCI) or a dimension (PAPI). Its code
+is stable across years where the publisher's column header is the same (compared on the folded
+header: case, spaces, punctuation and diacritics ignored); a reworded header gets a new code,
+because a changed question is a different measure. Codes are numbered per parent in order of
+first appearance (pci 2017 first). The unit of measure is read from the header ('(%)', 'days',
+'1=...; 5=...', 'Number of') and, where the header says nothing, from the values (all in
+[0, 1]: a share); unit_basis says which. Re-running on the same originals gives the same files.
+Review the diff before committing: the parsers refuse any column the crosswalk does not list.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import warnings
+from pathlib import Path
+
+import openpyxl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest.names import fold  # noqa: E402
+from ingest.parsers import undp_papi_2019, vcci_pci_en  # noqa: E402
+
+SEEDS = ROOT / "dbt_project" / "seeds"
+PCI_PREFIX = {
+    "entry_costs": "ec", "land_access": "la", "transparency": "tr", "time_costs": "tc", "informal_charges": "ic",
+    "equal_competition": "pb", "proactivity": "pr", "business_support": "bs", "labor_training": "lt",
+    "legal_institutions": "lo",
+}
+
+
+def unit_of(header: str, values: list[float]) -> tuple[str, str]:
+    h = header.lower()
+    top = max(values) if values else 0.0
+    if ("1=" in h and "5=" in h) or "5 pt scale" in h:
+        return "rating_1_5", "header"
+    if "hours" in h:
+        return "hours", "header"
+    if "days" in h:
+        return "days", "header"
+    if "number of" in h:
+        return "count", "header"
+    if "%" in h or "percentage" in h or "proportion" in h or "share" in h:
+        return ("share_0_1" if top <= 1.0 else "percent_0_100"), "header"
+    if values and min(values) >= 0 and top <= 1.0:
+        return "share_0_1", "values"
+    return ("score" if not values or min(values) >= 0 else "other"), "values"
+
+
+def numbers(rows, c) -> list[float]:
+    return [float(r[c]) for r in rows[1:64] if isinstance(r[c], (int, float)) and not isinstance(r[c], bool)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--originals", type=Path, default=ROOT.parent / "shared" / "sources" / "originals")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    items: dict[tuple[str, str, str], dict] = {}  # (indicator, parent, folded header) -> item
+    crosswalk: list[dict] = []
+    counters: dict[tuple[str, str], int] = {}
+
+    def register(indicator, parent, prefix, year, sheet, header, values):
+        key = (indicator, parent, fold(header))
+        if key not in items:
+            n = counters[(indicator, parent)] = counters.get((indicator, parent), 0) + 1
+            unit, basis = unit_of(header, values)
+            items[key] = {"indicator": indicator, "subindicator_code": f"{indicator}_{prefix}_{n:02d}",
+                          "parent_code": parent, "name_en": " ".join(header.split()), "unit_of_measure": unit,
+                          "unit_basis": basis, "direction": "", "years": set()}
+        item = items[key]
+        item["years"].add(year)
+        crosswalk.append({"indicator": indicator, "year": year, "sheet": sheet, "column_header": header,
+                          "subindicator_code": item["subindicator_code"]})
+
+    for year in (2017, 2018, 2019):
+        book = openpyxl.load_workbook(args.originals / "vcci-pci" / f"PCI_{year}.xlsx", read_only=True, data_only=True)
+        for sheet, parent in vcci_pci_en.SUBINDEX_SHEETS.items():
+            rows = [list(r) for r in book[sheet].iter_rows(values_only=True)]
+            for c in range(2, len(rows[0])):
+                if rows[0][c] is not None:
+                    register("pci", parent, PCI_PREFIX[parent], year, sheet, str(rows[0][c]).strip(), numbers(rows, c))
+        book.close()
+
+    book = openpyxl.load_workbook(args.originals / "papi" / "PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
+                                  read_only=True, data_only=True)
+    rows = [list(r) for r in book[undp_papi_2019.SHEET].iter_rows(values_only=True)]
+    book.close()
+    for c, parent in undp_papi_2019.layout(rows[0])["items"]:
+        register("papi", parent, parent.split("_")[0], 2019, undp_papi_2019.SHEET, str(rows[0][c]).strip(),
+                 numbers(rows, c))
+
+    with open(SEEDS / "subindicators.csv", "w", encoding="utf-8", newline="") as f:
+        fields = ["indicator", "subindicator_code", "parent_code", "name_en", "unit_of_measure", "unit_basis",
+                  "direction", "first_year", "last_year"]
+        w = csv.DictWriter(f, fields, lineterminator="\n")
+        w.writeheader()
+        for item in sorted(items.values(), key=lambda d: d["subindicator_code"]):
+            w.writerow({**{k: item[k] for k in fields[:-2]}, "first_year": min(item["years"]),
+                        "last_year": max(item["years"])})
+    with open(SEEDS / "subindicator_crosswalk.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, ["indicator", "year", "sheet", "column_header", "subindicator_code"],
+                           lineterminator="\n")
+        w.writeheader()
+        w.writerows(crosswalk)
+    print(f"{len(items)} sub-indicators, {len(crosswalk)} crosswalk rows -> {SEEDS}")
+
+
+if __name__ == "__main__":
+    main()
