@@ -159,6 +159,22 @@ CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2020)) +
         preference=40,  # the publisher's later re-issue of the same panel
     ),
     Publication(
+        id="undp-papi-2018-full",
+        indicator="papi",
+        level="province",
+        years=(2018,),
+        publisher=UNDP,
+        title="PAPI 2018 provincial indicators (Vietnamese): total, dimensions, sub-dimensions, indicators",
+        licence=REHOST_LICENCE_2,
+        origin_path="Data/PAPI/PAPI%202018%20FULL_vie.xlsx",
+        original_relpath="papi/PAPI_2018_FULL_vie.xlsx",
+        format="xlsx",
+        parser="undp_papi_full",
+        expected_units=63,
+        origin_base=ORIGIN_BASE_2,
+        preference=30,  # the year's own file: the only one printing the 2018 total
+    ),
+    Publication(
         id="undp-papi-2019-indicators",
         indicator="papi",
         level="province",

@@ -418,9 +418,9 @@ def summary(settings: Settings) -> str:
             "select f.indicator_code, min(f.year), max(f.year), count(distinct f.year), count(*), "
             "count(distinct f.value_publication_id) "
             "from marts.fct_indicator_scores f group by 1 order by 1").fetchall()
-        observations, conflicts = con.execute(
-            "select (select count(*) from marts.fct_observations), (select count(*) from marts.mart_conflicts)"
-        ).fetchone()
+        observations, conflicts, subindicators = con.execute(
+            "select (select count(*) from marts.fct_observations), (select count(*) from marts.mart_conflicts), "
+            "(select count(*) from marts.fct_subindicator_values)").fetchone()
         latest = con.execute("select max(year) from marts.mart_coverage where indicator_code = 'pci' "
                              "and component_code = 'overall' and is_complete").fetchone()[0]
         top = con.execute(
@@ -434,6 +434,8 @@ def summary(settings: Settings) -> str:
         lines.append(f"  {ind:<28} {y0}-{y1} {facts:>8,}")
     lines.append(f"{observations:,} observations from all sources; {conflicts} disagreements between sources "
                  f"(marts.mart_conflicts)")
+    lines.append(f"{subindicators:,} survey indicator values below the sub-indices and dimensions "
+                 f"(marts.fct_subindicator_values)")
     lines.append(f"PCI {latest} (the latest complete table), top 5 provinces:")
     for rank, name, score, change in top:
         if change is None:

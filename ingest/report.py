@@ -133,8 +133,7 @@ def _write_rankings(site: Site, con) -> None:
     summaries = {(r["indicator_code"], r["level"], r["year"]): r for r in _rows(con, """
         select indicator_code, level, year, published_average, mean_score, previous_year
         from marts.mart_year_summaries where component_code = 'overall'""")}
-    rankings = _rows(con, """select r.*, f.value_source_url as source_url from marts.fct_rankings r
-        join marts.fct_indicator_scores f on f.score_id = r.ranking_id
+    rankings = _rows(con, """select r.*, r.value_source_url as source_url from marts.fct_rankings r
         where r.component_code = 'overall' order by r.rank nulls last, r.score desc nulls last, r.unit_name""")
     by_table: dict[tuple, list[dict]] = defaultdict(list)
     for r in rankings:
@@ -160,12 +159,20 @@ def _write_rankings(site: Site, con) -> None:
                     r["source_type"] = r["value_source_type"]
                     r["caveat"] = _caveat(r)
                 scored = [r for r in rows if r["score"] is not None]
+                bands = any(r["rank_best"] is not None for r in rows)
                 spec = None
                 if scored:
+                    bar = {"type": "bar", "orientation": "h", "x": [r["score"] for r in scored],
+                           "y": [r["unit_name"] for r in scored], "marker": {"color": "#0b5cad"},
+                           "hovertemplate": "%{y}: %{x:.2f}<extra></extra>"}
+                    if bands:  # whiskers: the publisher's 95% interval around each score
+                        bar["error_x"] = {"type": "data", "symmetric": False, "color": "#444",
+                                          "array": [r["ci_high"] - r["score"] if r["ci_high"] is not None else 0
+                                                    for r in scored],
+                                          "arrayminus": [r["score"] - r["ci_low"] if r["ci_low"] is not None else 0
+                                                         for r in scored]}
                     spec = _json({
-                        "data": [{"type": "bar", "orientation": "h", "x": [r["score"] for r in scored],
-                                  "y": [r["unit_name"] for r in scored], "marker": {"color": "#0b5cad"},
-                                  "hovertemplate": "%{y}: %{x:.2f}<extra></extra>"}],
+                        "data": [bar],
                         "layout": {"height": max(320, 22 * len(scored) + 80), "margin": {"l": 190, "r": 20, "t": 10, "b": 40},
                                    "yaxis": {"autorange": "reversed", "automargin": True},
                                    "xaxis": {"title": {"text": "score"}}}})
@@ -175,7 +182,8 @@ def _write_rankings(site: Site, con) -> None:
                            year=c["year"], level_label=LEVEL_LABEL[level], units_with_figure=c["units_with_figure"],
                            units_ranked=c["units_ranked"], is_complete=c["is_complete"],
                            published_average=summary.get("published_average"), mean_score=summary.get("mean_score"),
-                           previous_year=summary.get("previous_year"))
+                           previous_year=summary.get("previous_year"), bands=bands,
+                           series_first_year=rows[0]["series_first_year"] if rows else None)
             _write_bump(site, ind, level, meta, [r for k, v in by_table.items() if k[:2] == (ind, level) for r in v])
     site.write("index.html", "index.html", title="Rankings", charts=False, groups=index_groups)
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest.names import fold  # noqa: E402
-from ingest.parsers import undp_papi_2019, vcci_pci_en  # noqa: E402
+from ingest.parsers import undp_papi_2019, undp_papi_full, vcci_pci_en  # noqa: E402
 
 SEEDS = ROOT / "dbt_project" / "seeds"
 PCI_PREFIX = {
@@ -38,7 +38,9 @@ PCI_PREFIX = {
 def unit_of(header: str, values: list[float]) -> tuple[str, str]:
     h = header.lower()
     top = max(values) if values else 0.0
-    if ("1=" in h and "5=" in h) or "5 pt scale" in h:
+    if values and min(values) < 0:  # a net change ("safety got better minus worse"), whatever the header says
+        return "other", "values"
+    if ("1=" in h and "5=" in h) or "5 pt scale" in h or "(5 điểm)" in h:
         return "rating_1_5", "header"
     if "hours" in h:
         return "hours", "header"
@@ -62,12 +64,17 @@ def main() -> None:
     ap.add_argument("--originals", type=Path, default=ROOT.parent / "shared" / "sources" / "originals")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    items: dict[tuple[str, str, str], dict] = {}  # (indicator, parent, folded header) -> item
+    items: dict[tuple, dict] = {}  # (indicator, parent, folded header, occurrence) -> item
     crosswalk: list[dict] = []
     counters: dict[tuple[str, str], int] = {}
 
+    seen: dict[tuple, int] = {}
+
     def register(indicator, parent, prefix, year, sheet, header, values):
-        key = (indicator, parent, fold(header))
+        # the same header can head several columns of one sheet (PAPI 2018 asks "satisfaction with the
+        # service (5 points)" after each of four procedures): the n-th such column is its own question
+        n_seen = seen[(indicator, year, sheet, fold(header))] = seen.get((indicator, year, sheet, fold(header)), 0) + 1
+        key = (indicator, parent, fold(header), n_seen)
         if key not in items:
             n = counters[(indicator, parent)] = counters.get((indicator, parent), 0) + 1
             unit, basis = unit_of(header, values)
@@ -77,7 +84,7 @@ def main() -> None:
         item = items[key]
         item["years"].add(year)
         crosswalk.append({"indicator": indicator, "year": year, "sheet": sheet, "column_header": header,
-                          "subindicator_code": item["subindicator_code"]})
+                          "occurrence": n_seen, "subindicator_code": item["subindicator_code"]})
 
     for year in (2017, 2018, 2019):
         book = openpyxl.load_workbook(args.originals / "vcci-pci" / f"PCI_{year}.xlsx", read_only=True, data_only=True)
@@ -96,6 +103,14 @@ def main() -> None:
         register("papi", parent, parent.split("_")[0], 2019, undp_papi_2019.SHEET, str(rows[0][c]).strip(),
                  numbers(rows, c))
 
+    # PAPI 2018 (Vietnamese headers: codes of their own, not matched to 2019's English ones)
+    book = openpyxl.load_workbook(args.originals / "papi" / "PAPI_2018_FULL_vie.xlsx", read_only=True, data_only=True)
+    rows = [list(r) for r in book[undp_papi_full.SHEET].iter_rows(values_only=True)]
+    book.close()
+    for c, parent in undp_papi_full.layout(rows[0])["items"]:
+        register("papi", parent, parent.split("_")[0], 2018, undp_papi_full.SHEET, str(rows[0][c]).strip(),
+                 numbers(rows, c))
+
     with open(SEEDS / "subindicators.csv", "w", encoding="utf-8", newline="") as f:
         fields = ["indicator", "subindicator_code", "parent_code", "name_en", "unit_of_measure", "unit_basis",
                   "direction", "first_year", "last_year"]
@@ -105,7 +120,7 @@ def main() -> None:
             w.writerow({**{k: item[k] for k in fields[:-2]}, "first_year": min(item["years"]),
                         "last_year": max(item["years"])})
     with open(SEEDS / "subindicator_crosswalk.csv", "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, ["indicator", "year", "sheet", "column_header", "subindicator_code"],
+        w = csv.DictWriter(f, ["indicator", "year", "sheet", "column_header", "occurrence", "subindicator_code"],
                            lineterminator="\n")
         w.writeheader()
         w.writerows(crosswalk)

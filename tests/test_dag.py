@@ -91,7 +91,7 @@ def test_airflow_dags_test_builds_the_warehouse_and_serves_it(tmp_path):
         curated = con.execute("select count(*) from marts.dim_publication where parser = 'curated'").fetchone()
     finally:
         con.close()
-    assert years == {"pci": 12, "papi": 6}
+    assert years == {"pci": 15, "papi": 9}  # PCI 2005-2019, PAPI 2011-2019 from the publishers' files
     assert leader == [("Đà Nẵng", 70.0)]
     assert curated == (99,)
     assert (settings.data_dir / "airflow" / "airflow.db").exists()

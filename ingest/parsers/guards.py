@@ -90,11 +90,25 @@ def _crosswalk_rows() -> tuple[dict, ...]:
         return tuple(csv.DictReader(f))
 
 
-def crosswalk(indicator: str, year: int) -> dict[tuple[str, str], Subindicator]:
-    """(sheet, folded column header) -> sub-indicator, for one indicator and year."""
-    items = subindicators()
-    return {(d["sheet"], fold(d["column_header"])): items[(indicator, d["subindicator_code"])]
-            for d in _crosswalk_rows() if d["indicator"] == indicator and int(d["year"]) == year}
+class Crosswalk:
+    """Column header -> sub-indicator for one indicator and year. A header repeated on one sheet (a
+    satisfaction question after each of four procedures) is told apart by its occurrence: call
+    code() for the columns of a sheet from left to right."""
+
+    def __init__(self, indicator: str, year: int):
+        items = subindicators()
+        self.codes = {(d["sheet"], fold(d["column_header"]), int(d["occurrence"])): items[(indicator, d["subindicator_code"])]
+                      for d in _crosswalk_rows() if d["indicator"] == indicator and int(d["year"]) == year}
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def code(self, sheet: str, header: str) -> Subindicator | None:
+        key = (sheet, fold(header))
+        self.seen[key] = self.seen.get(key, 0) + 1
+        return self.codes.get((*key, self.seen[key]))
+
+
+def crosswalk(indicator: str, year: int) -> Crosswalk:
+    return Crosswalk(indicator, year)
 
 
 def check_subindicators(rows: list[TidyRow], label: str) -> None:

@@ -110,7 +110,7 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
     codes = crosswalk(pub.indicator, year)
     item_codes = {}
     for c, parent in cols["items"]:
-        item = codes.get((sheet, names.fold(str(header[c]))))
+        item = codes.code(sheet, str(header[c]))
         if item is None or item.parent_code != parent:
             raise LayoutError(ctx.label, f"column {col_letter(c)} ({header[c]!r}) under {parent} is not in "
                                          f"seeds/subindicator_crosswalk.csv for papi {year}: a new or reworded "

@@ -225,7 +225,7 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
                                       sheet=table.sheet, row=r + 1)
             for c in columns:
                 header = str(table.header[c])
-                item = codes.get((table.sheet, names.fold(header)))
+                item = codes.code(table.sheet, header)
                 if item is None:
                     raise LayoutError(ctx.label, f"column {col_letter(c)} ({header!r}) is not in "
                                                  f"seeds/subindicator_crosswalk.csv for pci {year}: a new or "

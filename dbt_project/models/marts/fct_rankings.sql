@@ -20,7 +20,7 @@ scores as (
     where level in ('province', 'ministry') and indicator_code in (select indicator_code from ranked_indicators)
 ),
 tables as (
-    select indicator_code, level, year, component_code, is_complete, units_with_rank
+    select indicator_code, level, year, component_code, is_complete, units_with_rank, units_no_data
     from {{ ref('mart_coverage') }}
 ),
 sorted_tables as (
@@ -53,7 +53,7 @@ ranked as (
         case when s.published_rank is not null then 'published'
              when c.computed_rank is not null and st.year is not null then 'publisher_order'
              when c.computed_rank is not null then 'computed_from_complete_table' end as rank_source,
-        y.units_ranked,
+        (y.units_ranked - coalesce(t.units_no_data, 0))::integer as units_ranked,  -- less units printed as no data
         coalesce(t.is_complete, false) as table_is_complete,
         (select max(b.first_year) from {{ ref('series_breaks') }} as b
          where b.indicator_code = s.indicator_code and b.component_code = s.component_code
