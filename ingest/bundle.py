@@ -15,7 +15,7 @@ from .parsers import ParseContext, ParseResult, parse
 from .tidy import write_bundle
 
 
-def parse_original(pub: catalogue.Publication, originals: Path) -> ParseResult:
+def parse_original(pub: catalogue.PublisherFile, originals: Path) -> ParseResult:
     path = originals / pub.original_relpath
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the original of {pub.id}")

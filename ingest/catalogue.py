@@ -42,23 +42,45 @@ REHOST_LICENCE = (
 PCI_UNITS = {2005: 42, 2006: 64, 2007: 64, 2008: 64}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Publication:
+    """What every source has: an id, a publisher, a citation, and a parser that reads it."""
+
     id: str
-    indicator: str
-    level: str
-    years: tuple[int, ...]
     publisher: str
     title: str
     licence: str
-    origin_path: str  # path below ORIGIN_BASE, also the path below the originals folder's parent
-    original_relpath: str  # path inside ../shared/sources/originals
-    format: str  # xls | xlsx
+    format: str  # xls | xlsx | curated-csv
     parser: str  # module name in ingest.parsers
-    expected_units: int  # units per year (0: not fixed, as for a curated page)
-    local_file: Path | None = None  # a file kept in this repo (curated intake): fetched from here
-    source_type: str = "publisher_file"  # how far the figures are from the publisher (see seeds/source_types.csv)
-    citation_url: str = ""  # the page to cite; for a publisher file, its origin URL
+    source_type: str  # how far the figures are from the publisher (see seeds/source_types.csv)
+    citation_url: str = ""  # the page to cite
+
+    @property
+    def cite(self) -> str:
+        return self.citation_url
+
+    @property
+    def is_curated(self) -> bool:
+        return False
+
+    def source_url(self, settings: Settings) -> str:  # pragma: no cover - each type says where it comes from
+        raise NotImplementedError
+
+    def parser_for(self, settings: Settings) -> str:
+        return self.parser
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublisherFile(Publication):
+    """A publisher's own data file (a VCCI or UNDP workbook): one indicator, known years and unit counts."""
+
+    indicator: str
+    level: str
+    years: tuple[int, ...]
+    origin_path: str  # path below origin_base (URL-encoded), also the path on a mirror
+    original_relpath: str  # path inside ../shared/sources/originals
+    expected_units: int  # units per year
+    source_type: str = "publisher_file"
     origin_base: str = ORIGIN_BASE
     # Among publisher files printing the same figure, the lower number is preferred (a re-issue
     # over the file it replaces, a year's own file over a panel): see fct_indicator_scores.
@@ -82,12 +104,14 @@ class Publication:
 
     @property
     def parsed_folder(self) -> str:
-        return "curated" if self.parser == "curated" else self.indicator
+        return self.indicator
+
+    @property
+    def original_name(self) -> str:
+        return Path(self.original_relpath).name
 
     def source_url(self, settings: Settings) -> str:
         """The URL the fetcher pulls for this run's source mode."""
-        if self.local_file is not None:
-            return self.local_file.resolve().as_uri()
         if settings.source_mode == "bundle":
             return self.bundle_file.resolve().as_uri()
         if settings.source_mode == "mirror":
@@ -95,22 +119,45 @@ class Publication:
         return self.origin_url
 
     def parser_for(self, settings: Settings) -> str:
-        if self.local_file is None and settings.source_mode == "bundle":
-            return "tidy_bundle"
-        return self.parser
+        return "tidy_bundle" if settings.source_mode == "bundle" else self.parser
 
 
-def _pci(year: int) -> Publication:
+@dataclass(frozen=True, kw_only=True)
+class CuratedPage(Publication):
+    """A public page's figures transcribed into data/curated/<file>.csv: its rows carry their own
+    indicators, levels and years, so the page itself has none."""
+
+    local_file: Path  # fetched from here, whatever the source mode
+    format: str = "curated-csv"
+    parser: str = "curated"
+
+    @property
+    def is_curated(self) -> bool:
+        return True
+
+    @property
+    def parsed_folder(self) -> str:
+        return "curated"
+
+    @property
+    def original_name(self) -> str:
+        return self.local_file.name
+
+    def source_url(self, settings: Settings) -> str:
+        return self.local_file.resolve().as_uri()
+
+
+def _pci(year: int) -> PublisherFile:
     ext = "xls" if year <= 2011 else "xlsx"
     if year >= 2017:
-        return Publication(
+        return PublisherFile(
             id=f"vcci-pci-{year}", indicator="pci", level="province", years=(year,), publisher=VCCI,
             title=f"Provincial Competitiveness Index {year}: data workbook (English) with sub-indicators",
             licence=REHOST_LICENCE_2, origin_path=f"Data/PCI/PCI%20{year}.xlsx",
             original_relpath=f"vcci-pci/PCI_{year}.xlsx", format="xlsx", parser="vcci_pci_en",
             expected_units=63, origin_base=ORIGIN_BASE_2,
         )
-    return Publication(
+    return PublisherFile(
         id=f"vcci-pci-{year}",
         indicator="pci",
         level="province",
@@ -126,8 +173,8 @@ def _pci(year: int) -> Publication:
     )
 
 
-CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2020)) + (
-    Publication(
+CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in range(2005, 2020)) + (
+    PublisherFile(
         id="undp-papi-2011-2016",
         indicator="papi",
         level="province",
@@ -142,7 +189,7 @@ CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2020)) +
         expected_units=63,
         preference=60,  # superseded by the re-issued panel below where both print a figure
     ),
-    Publication(
+    PublisherFile(
         id="undp-papi-2011-2019",
         indicator="papi",
         level="province",
@@ -158,7 +205,7 @@ CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2020)) +
         origin_base=ORIGIN_BASE_2,
         preference=40,  # the publisher's later re-issue of the same panel
     ),
-    Publication(
+    PublisherFile(
         id="undp-papi-2018-full",
         indicator="papi",
         level="province",
@@ -174,7 +221,7 @@ CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2020)) +
         origin_base=ORIGIN_BASE_2,
         preference=30,  # the year's own file: the only one printing the 2018 total
     ),
-    Publication(
+    PublisherFile(
         id="undp-papi-2019-indicators",
         indicator="papi",
         level="province",
@@ -196,7 +243,7 @@ CATALOGUE: tuple[Publication, ...] = tuple(_pci(y) for y in range(2005, 2020)) +
 CURATED_LICENCE = "Figures quoted from a public page, with its citation; cite the page and its publisher."
 
 
-def curated(folder: Path = CURATED_DIR) -> list[Publication]:
+def curated(folder: Path = CURATED_DIR) -> list[CuratedPage]:
     """One publication per curated intake file (data/curated/*.csv), described by its header."""
     from .parsers.curated import read_header, read_text  # the curated format's reader owns the rules
 
@@ -208,11 +255,9 @@ def curated(folder: Path = CURATED_DIR) -> list[Publication]:
             raise CatalogueError(f"curated files {first_file[header['publication']].name} and {path.name} (in {folder}) "
                                  f"share publication id {header['publication']!r}; give each page its own id")
         first_file[header["publication"]] = path
-        pubs.append(Publication(
-            id=header["publication"], indicator="curated", level="mixed", years=(), publisher=header["publisher"],
-            title=header["title"], licence=CURATED_LICENCE, origin_path="", original_relpath="",
-            format="curated-csv", parser="curated", expected_units=0, local_file=path,
-            source_type=header["source_type"], citation_url=header["source_url"],
+        pubs.append(CuratedPage(
+            id=header["publication"], publisher=header["publisher"], title=header["title"], licence=CURATED_LICENCE,
+            local_file=path, source_type=header["source_type"], citation_url=header["source_url"],
         ))
     clash = [p for p in pubs if p.id in {c.id for c in CATALOGUE}]
     if clash:

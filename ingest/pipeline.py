@@ -55,11 +55,11 @@ def _fetch_all(settings: Settings, ids: list[str] | None, force: bool) -> list[L
     try:
         for i, pub in enumerate(pubs, start=1):
             result = fetch(pub, settings, store, session, force=force)
-            if pub.local_file is None:
+            if not pub.is_curated:
                 _say(f"[fetch {i:>3}/{len(pubs)}] {pub.id:<22} {result.outcome:<12} {result.size:>9} bytes "
                      f"sha256 {result.sha256[:12]}")
             landed.append(result)
-        curated = [r for r, p in zip(landed, pubs) if p.local_file is not None]
+        curated = [r for r, p in zip(landed, pubs) if p.is_curated]
         if curated:
             outcomes = ", ".join(f"{n} {o}" for o, n in sorted(Counter(r.outcome for r in curated).items()))
             _say(f"[fetch {len(pubs):>3}/{len(pubs)}] {len(curated)} curated files from {settings.curated_dir}: {outcomes}")
@@ -166,30 +166,24 @@ def _parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]
         for i, pub in enumerate(pubs, start=1):
             path, rec = _landed_file(pub, settings, store)
             parser = pub.parser_for(settings)
-            original_name = pub.local_file.name if pub.local_file else Path(pub.original_relpath).name
             ctx = ParseContext(path=path, label=f"{pub.id} ({Path(rec['url']).name})",
-                               source_sha256=rec["sha256"], source_file=original_name)
+                               source_sha256=rec["sha256"], source_file=pub.original_name)
             started = time.perf_counter()
             result = parse(parser, pub, ctx)
             out = staging / pub.parsed_folder / f"{pub.id}.parquet"
             if out.resolve().parent != (staging / pub.parsed_folder).resolve():  # ids are checked at intake too
                 raise PipelineError(f"publication id {pub.id!r} would write outside {staging}")
-            if parser == "curated":
-                from .parsers.curated import CURATED_COLUMNS, CURATED_TYPES
-
-                write_parquet(result.rows, out, rec["sha256"], CURATED_COLUMNS, CURATED_TYPES)
-            else:
-                write_parquet(result.rows, out, landed_sha256=rec["sha256"])
+            write_parquet(result.rows, out, rec["sha256"], result.columns, result.types)
             for w in result.warnings:
                 _say(f"  warning: {w}")
-            if pub.local_file is None:
+            if not pub.is_curated:
                 _say(f"[parse {i:>3}/{len(pubs)}] {pub.id:<22} {len(result.rows):>6} rows  "
                      f"({parser}, {time.perf_counter() - started:.2f}s)")
             results.append(Parsed(pub.id, len(result.rows), settings.parsed_dir / pub.parsed_folder / out.name,
                                   result.warnings))
-        curated_rows = sum(r.rows for r, p in zip(results, pubs) if p.local_file is not None)
+        curated_rows = sum(r.rows for r, p in zip(results, pubs) if p.is_curated)
         if curated_rows:
-            _say(f"[parse {len(pubs):>3}/{len(pubs)}] {sum(1 for p in pubs if p.local_file)} curated files, "
+            _say(f"[parse {len(pubs):>3}/{len(pubs)}] {sum(1 for p in pubs if p.is_curated)} curated files, "
                  f"{curated_rows:,} rows (curated)")
         write_catalogue(catalogue.publications(settings), staging / "catalogue" / "publications.parquet")
     except BaseException:
@@ -202,9 +196,9 @@ def _parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]
 @dataclass(frozen=True)
 class CatalogueRow:
     publication_id: str
-    indicator: str
-    level: str
-    years: str
+    indicator: str | None
+    level: str | None
+    years: str | None
     publisher: str
     title: str
     licence: str
@@ -212,8 +206,8 @@ class CatalogueRow:
     source_type: str
     format: str
     parser: str
-    expected_units: int
-    preference: int
+    expected_units: int | None
+    preference: int | None
     repo_file: str | None
 
 
@@ -221,9 +215,14 @@ def write_catalogue(pubs, path: Path) -> None:
     """The catalogue itself becomes a table (dim_publication), so every figure's source is queryable."""
     from dataclasses import fields
 
-    rows = [CatalogueRow(p.id, p.indicator, p.level, ",".join(map(str, p.years)), p.publisher, p.title, p.licence,
-                         p.cite, p.source_type, p.format, p.parser, p.expected_units, p.preference,
-                         p.local_file.name if p.local_file else None) for p in pubs]
+    def row(p) -> CatalogueRow:
+        if p.is_curated:  # a page's rows carry their own indicators, levels and years
+            return CatalogueRow(p.id, None, None, None, p.publisher, p.title, p.licence, p.cite, p.source_type,
+                                p.format, p.parser, None, None, p.local_file.name)
+        return CatalogueRow(p.id, p.indicator, p.level, ",".join(map(str, p.years)), p.publisher, p.title,
+                            p.licence, p.cite, p.source_type, p.format, p.parser, p.expected_units, p.preference, None)
+
+    rows = [row(p) for p in pubs]
     write_parquet(rows, path, "", [f.name for f in fields(CatalogueRow)], {"expected_units": "INTEGER", "preference": "INTEGER"})
 
 

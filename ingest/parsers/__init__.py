@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalogue import Publication
-from ..tidy import TidyRow
+from ..tidy import COLUMNS as TIDY_COLUMNS, DUCKDB_TYPES as TIDY_TYPES
 
 
 @dataclass
@@ -24,8 +24,12 @@ class ParseContext:
 
 @dataclass
 class ParseResult:
-    rows: list[TidyRow]
+    """A parser's rows and the schema they are written with (the tidy table unless it says otherwise)."""
+
+    rows: list
     warnings: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=lambda: list(TIDY_COLUMNS))
+    types: dict[str, str] = field(default_factory=lambda: dict(TIDY_TYPES))
 
 
 def get_parser(name: str):

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .. import names
-from ..catalogue import Publication
+from ..catalogue import CuratedPage
 from ..config import SEEDS_DIR
 from ..errors import LayoutError, UnknownUnitError
 from . import ParseContext, ParseResult
@@ -200,7 +200,7 @@ def _aggregate(unit: str) -> tuple[str, str | None, int | None] | None:
     return kind, scope, int(n.group(1)) if n else None
 
 
-def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
+def parse(pub: CuratedPage, ctx: ParseContext) -> ParseResult:
     label = ctx.label
     text = read_text(ctx.path, label)
     header, offset = read_header(text, label)
@@ -243,7 +243,7 @@ def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
     if not out:
         raise LayoutError(label, "no rows")
     _check_ranks(out, label)
-    return ParseResult(out)
+    return ParseResult(out, columns=CURATED_COLUMNS, types=CURATED_TYPES)
 
 
 def _row(pub, ctx, header, row, line_no) -> CuratedRow:

@@ -6,14 +6,14 @@ recorded, and the expected number of units.
 from __future__ import annotations
 
 from .. import names
-from ..catalogue import Publication
+from ..catalogue import PublisherFile
 from ..errors import LayoutError
 from ..tidy import read_bundle, row_from_strings
 from . import ParseContext, ParseResult
 from .guards import check_units
 
 
-def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
+def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     try:
         raw = read_bundle(ctx.path)
     except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:

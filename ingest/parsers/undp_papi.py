@@ -11,7 +11,7 @@ Environmental Governance and E-Governance arrive. A province the survey excluded
 from __future__ import annotations
 
 from .. import names
-from ..catalogue import Publication
+from ..catalogue import PublisherFile
 from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
@@ -78,7 +78,7 @@ BOUNDS = {"overall": (6.0, 80.0), "*": (0.0, 10.0)}
 DIMENSION_BOUNDS = (1.0, 10.0)
 
 
-def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
+def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     book = Workbook(ctx.path, ctx.label)
     registry = names.provinces()
     out: list[TidyRow] = []

@@ -13,7 +13,7 @@ dimensions are found by their variance column. "KCDL" or a blank means no data, 
 from __future__ import annotations
 
 from .. import names
-from ..catalogue import Publication
+from ..catalogue import PublisherFile
 from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
@@ -89,7 +89,7 @@ def layout(header: list) -> dict:
     return {"totals": totals, "dimensions": dims, "subdimensions": subs, "items": items}
 
 
-def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
+def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     year = pub.year
     book = Workbook(ctx.path, ctx.label)
     try:

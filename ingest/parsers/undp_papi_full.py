@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from .. import names
-from ..catalogue import Publication
+from ..catalogue import PublisherFile
 from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
@@ -61,7 +61,7 @@ def layout(header: list) -> dict:
     return {"dimensions": dims, "subdimensions": subs, "items": items}
 
 
-def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
+def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     year = pub.year
     book = Workbook(ctx.path, ctx.label)
     try:

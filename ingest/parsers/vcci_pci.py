@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import names
-from ..catalogue import Publication
+from ..catalogue import PublisherFile
 from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
@@ -114,7 +114,7 @@ def _number(value, label, sheet, r, c):
 class _Collector:
     """Gathers figures per resolved unit, refusing a unit that appears twice in one column."""
 
-    def __init__(self, pub: Publication, ctx: ParseContext, sheet: str):
+    def __init__(self, pub: PublisherFile, ctx: ParseContext, sheet: str):
         self.pub, self.ctx, self.sheet = pub, ctx, sheet
         self.registry = names.provinces()
         self.figures: dict[tuple[str, str], dict] = {}  # (unit_code, role) -> figure
@@ -247,7 +247,7 @@ def _parse_2005_ranks(book: Workbook, col: _Collector) -> None:
             col.figures[(code, role)] = {**fig, "sheet": sheet}
 
 
-def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
+def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     year = pub.year
     if year not in LAYOUTS:
         raise LayoutError(ctx.label, f"no PCI layout is known for {year}")

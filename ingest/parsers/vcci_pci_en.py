@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 
 from .. import names
-from ..catalogue import Publication
+from ..catalogue import PublisherFile
 from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
@@ -72,7 +72,7 @@ def _role(label) -> str | None:
 class _Sheet:
     """One sheet's table: the 63 province rows, the spotlight row and the aggregate rows."""
 
-    def __init__(self, book: Workbook, sheet: str, pub: Publication, ctx: ParseContext):
+    def __init__(self, book: Workbook, sheet: str, pub: PublisherFile, ctx: ParseContext):
         self.sheet, self.label = sheet, ctx.label
         self.rows = book.rows(sheet)
         if len(self.rows) < 3:
@@ -157,7 +157,7 @@ class _Sheet:
                                               f"give {expected[kind]}", sheet=self.sheet, row=r + 1)
 
 
-def parse(pub: Publication, ctx: ParseContext) -> ParseResult:
+def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     year = pub.year
     book = Workbook(ctx.path, ctx.label)
     out: list[TidyRow] = []
