@@ -1,5 +1,5 @@
 """The publishers' own workbooks for 2017-2019: PCI in English with sub-indicators, the re-issued
-PAPI panel 2011-2019 and the PAPI 2019 indicators file with 95% intervals.
+PAPI panel 2011-2019, the PAPI 2018 FULL file and the PAPI 2019 indicators file with 95% intervals.
 
 Parser tests read ../shared/sources/originals (skipped, saying why, where it is absent); the
 warehouse tests run on the warehouse built from the embedded bundle.
@@ -18,7 +18,8 @@ from ingest.parsers import ParseContext, parse
 
 from conftest import govwh, query
 
-NEW = ("vcci-pci-2017", "vcci-pci-2018", "vcci-pci-2019", "undp-papi-2011-2019", "undp-papi-2019-indicators")
+NEW = ("vcci-pci-2017", "vcci-pci-2018", "vcci-pci-2019", "undp-papi-2011-2019", "undp-papi-2018-full",
+       "undp-papi-2019-indicators")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,10 @@ def test_rows_and_subindicator_counts_per_file(parsed):
     assert _count(papi19, grain="subindicator") == 130 * 63
     assert _count(papi19, grain="score") == 63 * (2 + 8 + 29)  # two totals, 8 dimensions, 29 sub-dimensions
     assert len(parsed["undp-papi-2011-2019"].rows) == 17388
+    papi18 = parsed["undp-papi-2018-full"].rows
+    assert len({r.component_code for r in papi18 if r.grain == "subindicator"}) == 114
+    assert _count(papi18, grain="subindicator") == 114 * 63
+    assert _count(papi18, grain="score") == 63 * (1 + 8 + 28)  # the total, 8 dimensions, 28 sub-dimensions
 
 
 def test_pci_2017_traps_second_ha_noi_and_min_median_max(parsed):
@@ -75,6 +80,9 @@ def test_papi_kcdl_is_no_data_never_zero(parsed):
     assert Counter(r.unit_name for r in rows) == {"Quảng Ninh": 10, "Đồng Tháp": 10}
     assert {r.component_code for r in rows} >= {"d2_transparency", "d4_corruption"}
     assert all(r.value is None for r in rows)
+    full = [r for r in parsed["undp-papi-2018-full"].rows if r.grain == "score" and r.value_status == "no_data"]
+    assert Counter(r.unit_name for r in full) == {"Quang Ninh": 11, "Dong Thap": 11}  # the total as well
+    assert {r.component_code for r in full if r.unit_name == "Quang Ninh"} >= {"overall", "d2_transparency"}
 
 
 def test_papi_2019_intervals_hold_their_scores(parsed):
@@ -92,8 +100,11 @@ def test_panel_and_per_year_files_agree_where_they_overlap(parsed):
         return {(r.year, r.unit_code, r.component_code): r.value for r in parsed[pid].rows if r.grain == "score"}
 
     old, new, y2019 = index("undp-papi-2011-2016"), index("undp-papi-2011-2019"), index("undp-papi-2019-indicators")
+    y2018 = index("undp-papi-2018-full")
     shared = set(old) & set(new)
     assert len(shared) == 10962 and all(old[k] == new[k] for k in shared)
+    shared = set(new) & set(y2018)  # KCDL sits in the same cells of both
+    assert len(shared) == 63 * 36 and all(new[k] == y2018[k] for k in shared)
     shared = set(new) & set(y2019)
     assert len(shared) == 63 * 37 and all(new[k] == y2019[k] for k in shared)
     # the re-issued panel prints no 2018-2019 totals: those come only from the year's own file
@@ -180,8 +191,8 @@ def test_papi_2019_ranks_carry_their_bands(built_warehouse):
 def test_subindicators_in_the_marts(built_warehouse):
     counts = query(built_warehouse, """select indicator_code, year, count(distinct subindicator_code), count(*)
         from marts.fct_subindicator_values group by all order by 1, 2""")
-    assert counts == [("papi", 2019, 130, 8190), ("pci", 2017, 128, 8064), ("pci", 2018, 128, 8064),
-                      ("pci", 2019, 128, 8064)]
+    assert counts == [("papi", 2018, 114, 7182), ("papi", 2019, 130, 8190), ("pci", 2017, 128, 8064),
+                      ("pci", 2018, 128, 8064), ("pci", 2019, 128, 8064)]
     stable = query(built_warehouse, "select count(*) from marts.dim_subindicator where indicator_code = 'pci' "
                                     "and years_published = 3")
     assert stable == [(93,)]
@@ -190,13 +201,28 @@ def test_subindicators_in_the_marts(built_warehouse):
 
 
 def test_preferred_sources_and_no_conflict_between_the_panels(built_warehouse):
-    # 2011-2017: 29 components; 2018: 36 (8 dimensions), KCDL kept as no_data; 2019: 2 totals + 37
-    picked = query(built_warehouse, """select year >= 2019, value_publication_id, count(*) from marts.fct_indicator_scores
-        where indicator_code = 'papi' and value_source_type = 'publisher_file' group by all order by 1, 2""")
-    assert picked == [(False, "undp-papi-2011-2019", 63 * 29 * 7 + 63 * 36), (True, "undp-papi-2019-indicators", 63 * 39)]
+    # 2011-2017: 29 components from the re-issued panel; 2018: the total and 36 from the year's own
+    # file (KCDL kept as no_data); 2019: 2 totals and 37 from the year's own file
+    picked = query(built_warehouse, """select value_publication_id, count(*) from marts.fct_indicator_scores
+        where indicator_code = 'papi' and value_source_type = 'publisher_file' group by all order by 1""")
+    assert picked == [("undp-papi-2011-2019", 63 * 29 * 7), ("undp-papi-2018-full", 63 * 37),
+                      ("undp-papi-2019-indicators", 63 * 39)]
     conflicts = query(built_warehouse, """select count(*) from marts.mart_conflicts
         where publication_a like 'undp-%' and publication_b like 'undp-%'""")
     assert conflicts == [(0,)]
+
+
+def test_papi_2018_ranks_the_61_provinces_with_a_total(built_warehouse):
+    out = govwh(built_warehouse, "rank", "--indicator", "papi", "--year", "2018")
+    assert out.returncode == 0, out.stderr
+    assert sum(1 for line in out.stdout.splitlines() if " of 61 " in line) == 61
+    no_total = query(built_warehouse, """select unit_name, value_status from marts.fct_indicator_scores
+        where indicator_code = 'papi' and year = 2018 and component_code = 'overall' and value is null order by 1""")
+    assert no_total == [("Quảng Ninh", "no_data"), ("Đồng Tháp", "no_data")]
+    # a news page's rank 43 for Huế agrees with the workbook's order, so the table is ranked
+    hue = query(built_warehouse, """select rank, rank_source from marts.fct_rankings
+        where indicator_code = 'papi' and year = 2018 and component_code = 'overall' and unit_key = '46'""")
+    assert hue == [(43, "published")]
 
 
 def test_streaks_settled_by_exclusion_and_labels(built_warehouse):
