@@ -156,6 +156,48 @@ def rank(settings: Settings, indicator: str, year: int, level: str = "province",
     return rows
 
 
+def changes(settings: Settings, since: str | None = None, limit: int = 200) -> list[tuple]:
+    """The change log (ingest/changes.py): the latest publish's changes, or every publish's since a date."""
+    from .changes import counts_line, parse_since, read
+    from .publish import records
+
+    try:
+        since_at = parse_since(since) if since else None
+    except ValueError as exc:
+        raise PipelineError(str(exc)) from None
+    publishes = [r for r in records(settings) if r.get("action") == "publish"]
+    if since_at:
+        publishes = [r for r in publishes if r["at"] >= since_at]
+    elif publishes:
+        publishes = publishes[-1:]
+    if not publishes:
+        console.print(f"no changes: nothing was published{' since ' + since_at if since_at else ''}")
+        return []
+    for r in publishes:
+        console.print(f"publish of {r['at']}: {counts_line(r.get('changes'))}")
+    header, rows = read(settings, since_at)
+    if not since_at:
+        rows = [row for row in rows if row[0] == publishes[-1]["at"]]
+    shown = [(at[:19], change, ind, lv, year, name or unit, comp, _fmt(old_v), _fmt(new_v), old_r, new_r,
+              _sources(old_s, new_s))
+             for at, _b, change, _t, _id, ind, lv, year, unit, name, comp, old_v, new_v, old_r, new_r, old_s, new_s,
+             _ou, _nu in rows[:limit]]
+    if shown:
+        console.print(_table("", ["published", "change", "indicator", "level", "year", "unit", "component", "old",
+                                  "new", "old rank", "new rank", "source"], shown))
+    if len(rows) > limit:
+        console.print(f"({len(rows) - limit} more rows not shown; {len(rows)} in all; --limit to see more)")
+    return rows
+
+
+def _sources(old: str | None, new: str | None) -> str:
+    return new or old or "" if (old is None or new is None or old == new) else f"{old} → {new}"
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
 def resolve_province(name: str) -> str:
     registry = names.provinces()
     key = registry.lookup(name, 2024) or registry.lookup(name)

@@ -5,6 +5,7 @@
     govwh rank --indicator pci --year 2016 [--level ministry] [--component entry_costs]
     govwh profile "Quảng Ninh"     every indicator of a province over the years
     govwh sql "select ..."         read-only SQL on the serving warehouse
+    govwh changes [--since DATE]   what the latest publish (or every publish since DATE) changed
     govwh rollback                 put the previous serving warehouse back
     govwh export | mirror          exports (Parquet, CSV, XLSX) | PostgreSQL mirror ($GOVWH_PG_DSN)
     govwh report                   the static HTML site of the rankings
@@ -55,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     query = sub.add_parser("sql", help="read-only SQL on the serving warehouse")
     query.add_argument("query")
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    changes = sub.add_parser("changes", help="what the latest publish changed, fact by fact (or every publish "
+                                             "since --since)")
+    changes.add_argument("--since", help="a date (YYYY-MM-DD) or ISO date-time: every publish from then on")
+    changes.add_argument("--limit", type=int, default=200, help="rows to print (default 200)")
     sub.add_parser("rollback", help="put the previous serving warehouse back")
     setup = sub.add_parser("airflow-setup", help="prepare this Airflow for the DAGs (db migrate, pool, Variable); "
                                                  "idempotent, uses the Airflow settings of the environment")
@@ -185,9 +190,10 @@ def _dispatch(args, settings: Settings) -> int:
             from .lock import run_lock
             from .report import site_dir
 
+            started = datetime.now(timezone.utc).isoformat(timespec="seconds")
             with run_lock(settings, "run"):  # held for the whole Airflow run, handed to its tasks
                 run_dags(settings, force_fetch=args.force_fetch, force=args.force)
-            print(pipeline.summary(settings))
+            print(pipeline.summary(settings, started))
             print(f"Report (static site): {site_dir(settings) / 'index.html'}")
             print(f"Exports (Parquet, CSV, XLSX): {exports_dir(settings)}")
     elif command == "fetch":
@@ -204,6 +210,8 @@ def _dispatch(args, settings: Settings) -> int:
         analyst.profile(settings, args.province)
     elif command == "sql":
         analyst.sql(settings, args.query, args.limit)
+    elif command == "changes":
+        analyst.changes(settings, args.since, args.limit)
     elif command == "rollback":
         record = pipeline.rollback(settings)
         print(f"rolled back: {settings.warehouse} is again the previous warehouse (sha256 {record['sha256'][:16]}…)")

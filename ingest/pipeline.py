@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -410,7 +411,20 @@ def mirror(settings: Settings, dsn: str | None, reader_login: str | None = None)
 
 
 # ---------------------------------------------------------------- summary
-def summary(settings: Settings) -> str:
+def changes_line(settings: Settings, run_started: str | None = None) -> str:
+    """One line of counts: what the latest publish changed, or "no changes" when this run published nothing."""
+    from .changes import counts_line
+    from .publish import last_publish
+
+    last = last_publish(settings)
+    if run_started is not None and (last is None or last["at"] < run_started):
+        return "What changed: no changes (this run published nothing)"
+    if last is None:
+        return "What changed: nothing published yet"
+    return f"What changed in the publish of {last['at']}: {counts_line(last.get('changes'))} (govwh changes)"
+
+
+def summary(settings: Settings, run_started: str | None = None) -> str:
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         coverage = con.execute(
@@ -444,6 +458,7 @@ def summary(settings: Settings) -> str:
         else:
             arrow = f"  ({'up' if change > 0 else 'down'} {abs(change)} from {latest - 1})"
         lines.append(f"  {rank:>2}. {name:<18} {score:6.2f}{arrow}")
+    lines.append(changes_line(settings, run_started))
     return "\n".join(lines)
 
 
@@ -458,13 +473,16 @@ def skip_if_nothing_new(settings: Settings, force: bool = False) -> bool:
 
 
 def run_all(settings: Settings, force_fetch: bool = False, force: bool = False) -> str:
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with run_lock(settings, "run --direct"):
         fetch_all(settings, force=force_fetch)
         if skip_if_nothing_new(settings, force):
-            return summary(settings)
+            text = summary(settings, started)
+            _say(text)
+            return text
         parse_all(settings)
         built = build(settings)
         publish(settings, built)
-    text = summary(settings)
+    text = summary(settings, started)
     _say(text)
     return text

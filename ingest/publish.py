@@ -287,6 +287,12 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
         return {**last, "action": "unchanged", "seconds": round(time.perf_counter() - started, 3),
                 "build_id": receipt["build_id"], "published_at": last["at"]}
     serving.parent.mkdir(parents=True, exist_ok=True)
+    from .changes import Comparison, Unavailable
+
+    try:  # what this publish changes, fact by fact, against the file it replaces (see ingest/changes.py)
+        comparison = Comparison(serving if serving.exists() else None, built.parent / SERVING_NAME)
+    except duckdb.Error as exc:  # e.g. a served file from before a mart existed: publish anyway, say so
+        comparison = Unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
     previous_sha = None
     if serving.exists():  # keep the current file as .previous (a hard link: no copy, no gap)
         previous = previous_path(settings)
@@ -295,12 +301,18 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
         os.link(serving, tmp)
         os.replace(tmp, previous)
         previous_sha = sha256_file(previous)
-    _replace_atomically(built.parent / SERVING_NAME, serving)
+    try:
+        _replace_atomically(built.parent / SERVING_NAME, serving)
+    except BaseException:
+        comparison.close()
+        raise
     shutil.copyfile(built.parent / "target" / "manifest.json", manifest_path(settings))
-    return _log(settings, "publish", started, marts=len(receipt["marts"]), built=str(built),
-                build_id=receipt["build_id"], dbt_invocation_id=receipt["dbt_invocation_id"],
-                nodes=receipt["nodes"], rows=receipt["marts"], content_digest=receipt["content_digest"],
-                previous_sha256=previous_sha, input_fingerprint=fingerprint)
+    record = _log(settings, "publish", started, marts=len(receipt["marts"]), built=str(built),
+                  build_id=receipt["build_id"], dbt_invocation_id=receipt["dbt_invocation_id"],
+                  nodes=receipt["nodes"], rows=receipt["marts"], content_digest=receipt["content_digest"],
+                  previous_sha256=previous_sha, input_fingerprint=fingerprint, changes=comparison.counts)
+    comparison.record(settings, record["at"], receipt["build_id"])
+    return record
 
 
 def records(settings: Settings) -> list[dict]:

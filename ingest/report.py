@@ -116,6 +116,7 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
         _write_conflicts(site, con)
     finally:
         con.close()
+    _write_changes(site, settings)
     replace_dir(staging, target)
     return {"folder": str(target), "pages": site.pages, "seconds": round(time.perf_counter() - started, 2)}
 
@@ -341,3 +342,20 @@ def _write_conflicts(site: Site, con) -> None:
                      "url_b": c["source_url_b"], "type_b": c["source_type_b"],
                      "preferred": {"a": "A", "b": "B"}.get(c["preferred_side"], "")})
     site.write("conflicts.html", "conflicts.html", title="Conflicts", charts=False, rows=rows)
+
+
+def _write_changes(site: Site, settings: Settings) -> None:
+    """What each publish changed (ingest/changes.py): the latest publish's rows and every publish's counts."""
+    from .changes import counts_line, read
+    from .publish import records
+
+    publishes = [{"at": r["at"], "line": counts_line(r.get("changes"))}
+                 for r in records(settings) if r.get("action") == "publish"][::-1]
+    _header, rows = read(settings)
+    shown = [{"change": r[2].replace("_", " "), "indicator": SHORT.get(r[5], r[5]), "level": r[6], "year": r[7],
+              "unit_name": r[9] or r[8], "component": r[10],
+              "unit_page": _unit_page(r[6], r[8]) if r[8] and r[6] in ("province", "ministry") else None,
+              "old": r[11], "new": r[12], "old_rank": r[13], "new_rank": r[14], "old_source": r[15],
+              "new_source": r[16], "old_url": r[17], "new_url": r[18]} for r in rows[:2000]]
+    site.write("changes.html", "changes.html", title="What changed", charts=False, publishes=publishes[:30],
+               rows=shown, more=max(0, len(rows) - len(shown)), latest=publishes[0] if publishes else None)
