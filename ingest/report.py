@@ -15,6 +15,7 @@ import shutil
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -106,6 +107,10 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
     static = Path(__file__).parent / "static"
     for name in ("site.css", "site.js"):
         shutil.copyfile(static / name, staging / "assets" / name)
+    # the province boundaries (scripts/make_map_asset.py), as a script so maps draw from file:// too
+    (staging / "assets" / "provinces.js").write_text(
+        "window.GOVWH_MAP = " + (static / "maps" / "provinces.json").read_text(encoding="utf-8").strip() + ";\n",
+        encoding="utf-8")
 
     site = Site(settings, staging)
     con = duckdb.connect(str(settings.warehouse), read_only=True)
@@ -121,12 +126,66 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
     return {"folder": str(target), "pages": site.pages, "seconds": round(time.perf_counter() - started, 2)}
 
 
+# ------------------------------------------------------------------ maps
+MAP_CLASSES = ("#0b3c5d", "#1f6f9f", "#4fa3d1", "#9ccbe8", "#e3f1fa")  # best to worst
+MAP_MISSING = "#c8c8c8"
+
+
+@lru_cache(maxsize=1)
+def map_asset() -> dict:
+    return json.loads((Path(__file__).parent / "static" / "maps" / "provinces.json").read_text(encoding="utf-8"))
+
+
+def _map_units() -> set[str]:
+    return set(map_asset()["units"]["63"])
+
+
+def ranking_map(rows: list[dict], units_ranked: int | None, drawn: set[str]) -> dict | None:
+    """A choropleth of one provincial table: by rank where every unit shown has one, else by score.
+    Five classes, best first; units the table does not print stay grey ("not in this table")."""
+    shown = [r for r in rows if r["unit_key"] in drawn and (r["rank"] is not None or r["score"] is not None)]
+    if not shown:
+        return None
+    by_rank = all(r["rank"] is not None for r in shown) and units_ranked
+    if by_rank:
+        edges = [round(units_ranked * i / 5) for i in range(6)]
+
+        def cls(r):  # the class whose range (as the legend prints it) holds the rank
+            return next((i for i in range(5) if r["rank"] <= edges[i + 1]), 4)
+        legend = [f"rank {edges[i] + 1}-{edges[i + 1]}" for i in range(5)]
+    else:
+        shown = [r for r in shown if r["score"] is not None]  # by score: a rank-only unit stays grey
+        values = sorted(r["score"] for r in shown)
+        cuts = [values[min(len(values) - 1, len(values) * i // 5)] for i in range(1, 5)]
+
+        def cls(r):
+            return 4 - sum(r["score"] >= c for c in cuts)
+        bounds = [values[0], *cuts, values[-1]]
+        legend = [f"score {bounds[4 - i]:.2f}-{bounds[5 - i]:.2f}" for i in range(5)]
+    fills, titles, classes = {}, {}, {}
+    for r in shown:
+        c = cls(r)
+        fills[r["unit_key"]], classes[r["unit_key"]] = MAP_CLASSES[c], c + 1
+        titles[r["unit_key"]] = f"{r['unit_name']}: " + (f"rank {r['rank']}" if r["rank"] is not None else "") + \
+            (f", score {r['score']:.2f}" if r["score"] is not None else "")
+    return {"set": "63", "fills": fills, "titles": titles, "classes": classes, "missing": MAP_MISSING,
+            "missing_title": "not in this table",
+            "legend": [{"fill": f, "label": lbl} for f, lbl in zip(MAP_CLASSES, legend)],
+            "measure": "rank" if by_rank else "score", "mapped": len(shown)}
+
+
+def locator_map(key: str, name: str) -> dict:
+    return {"set": "63", "fills": {key: MAP_CLASSES[0]}, "titles": {key: name}, "classes": {key: 1},
+            "missing": "#e6e6e6", "missing_title": "", "legend": [], "measure": "location", "mapped": 1}
+
+
 def _indicators(con) -> dict[str, dict]:
     return {r["indicator_code"]: r for r in _rows(con, "select * from marts.dim_indicator")}
 
 
 def _write_rankings(site: Site, con) -> None:
     indicators = _indicators(con)
+    drawn, attribution = _map_units(), map_asset()["attribution"]
     coverage = _rows(con, """select indicator_code, level, year, greatest(units_with_figure, units_with_rank) as units_held,
             units_with_figure, units_ranked, is_complete
         from marts.mart_coverage where component_code = 'overall' and indicator_code in ('par_index', 'sipas', 'pci', 'papi')
@@ -178,12 +237,16 @@ def _write_rankings(site: Site, con) -> None:
                                    "yaxis": {"autorange": "reversed", "automargin": True},
                                    "xaxis": {"title": {"text": "score"}}}})
                 summary = summaries.get((ind, level, c["year"]), {})
+                table_map = ranking_map(rows, rows[0]["units_ranked"] if rows else None, drawn) \
+                    if level == "province" else None
                 site.write(f"ranking/{slug}-{c['year']}.html", "ranking.html", title=f"{SHORT[ind]} {c['year']}",
                            charts=bool(spec), spec=spec, rows=rows, name_en=meta["name_en"], name_vi=meta["name_vi"],
                            year=c["year"], level_label=LEVEL_LABEL[level], units_with_figure=c["units_with_figure"],
                            units_ranked=c["units_ranked"], is_complete=c["is_complete"],
                            published_average=summary.get("published_average"), mean_score=summary.get("mean_score"),
-                           previous_year=summary.get("previous_year"), bands=bands,
+                           previous_year=summary.get("previous_year"), bands=bands, maps=bool(table_map),
+                           map_spec=_json(table_map) if table_map else None, map_info=table_map,
+                           attribution=attribution, ha_tay=any(r["unit_key"] == "28" for r in rows),
                            series_first_year=rows[0]["series_first_year"] if rows else None)
             _write_bump(site, ind, level, meta, [r for k, v in by_table.items() if k[:2] == (ind, level) for r in v])
     site.write("index.html", "index.html", title="Rankings", charts=False, groups=index_groups)
@@ -267,6 +330,7 @@ def _write_units(site: Site, con) -> None:
         order by d.sort_order"""):
         components[(c["level"], c["unit_key"])].append(c)
 
+    drawn, attribution = _map_units(), map_asset()["attribution"]
     provinces = _rows(con, """select p.*, c.province_name as today_name, c.province_key as today_key
         from marts.dim_province p join marts.dim_province c on c.province_key = p.current_province_key
         order by p.province_name""")
@@ -278,7 +342,10 @@ def _write_units(site: Site, con) -> None:
             continue
         era = "" if p["valid_to"] is None else f"; existed until {p['valid_to']}"
         comps = components.get(("province", key), [])
+        locator = locator_map(key, p["province_name"]) if key in drawn else None
         site.write(_unit_page("province", key), "unit.html", title=p["province_name"], charts=bool(_history_spec(hist)),
+                   maps=bool(locator), map_spec=_json(locator) if locator else None, attribution=attribution,
+                   ha_tay=key == "28",
                    name=p["province_name"], subtitle=f"{p['official_name']} · GSO code {p['province_code']} · "
                    f"{p['region_en']}{era}", today=p["today_name"] if p["today_key"] != key else None,
                    today_unofficial=p["today_key"] != key, spec=_history_spec(hist), history=hist,

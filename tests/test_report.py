@@ -15,6 +15,8 @@ import pytest
 from ingest.config import REPO_ROOT
 from ingest.report import build_site
 
+from conftest import query
+
 ARTIFACTS = Path(os.environ.get("GOVWH_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
@@ -67,7 +69,8 @@ def test_site_has_every_page_and_no_cdn(site):
     assert result["pages"] >= 150
     for name in ("index.html", "coverage.html", "conflicts.html", "provinces.html", "ministries.html",
                  "ranking/pci-province-2016.html", "ranking/par_index-ministry-2023.html", "bump/pci-province.html",
-                 "province/22.html", "province/28.html", "ministry/MOJ.html", "assets/plotly.min.js"):
+                 "province/22.html", "province/28.html", "ministry/MOJ.html", "assets/plotly.min.js",
+                 "assets/provinces.js", "changes.html"):
         assert (folder / name).is_file(), name
     for page in folder.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
@@ -99,7 +102,8 @@ def _open(browser, url):
 
 PAGES = ["index.html", "ranking/pci-province-2016.html", "ranking/par_index-ministry-2023.html",
          "bump/par_index-province.html", "province/22.html", "province/28.html", "ministry/MOJ.html",
-         "coverage.html", "conflicts.html"]
+         "coverage.html", "conflicts.html", "changes.html", "ranking/papi-province-2019.html",
+         "ranking/pci-province-2024.html"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -139,14 +143,73 @@ def test_bump_chart_adds_a_selected_province(browser, served):
         page.close()
 
 
+def _map_classes(page) -> dict[str, int]:
+    return page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('.province-map path'))
+        .map(p => [p.dataset.unit, Number(p.dataset.class)]))""")
+
+
+def test_the_pci_2016_map_colours_63_provinces_with_da_nang_in_the_best_class(browser, served):
+    page, problems = _open(browser, f"{served}/ranking/pci-province-2016.html")
+    try:
+        classes = _map_classes(page)
+        assert len(classes) == 63 and all(1 <= c <= 5 for c in classes.values())  # none grey
+        assert classes["48"] == 1 and classes["22"] == 1  # Đà Nẵng (1st), Quảng Ninh (2nd): the best class
+        assert sum(1 for c in classes.values() if c == 1) == 13  # ranks 1-13, as the legend says
+        legend = page.locator("figure.map .legend").inner_text()
+        assert "Colour: rank" in legend and "rank 1-13" in legend and "not in this table" in legend
+        assert "geoBoundaries" in page.locator("figure.map .attribution").inner_text()
+        assert page.locator('.province-map path[data-unit="48"] title').text_content() == \
+            "Đà Nẵng: rank 1, score 70.00"
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_a_partial_table_greys_the_units_it_does_not_print(browser, served, built_warehouse):
+    printed = {k for (k,) in query(built_warehouse, """select unit_key from marts.fct_rankings
+        where indicator_code = 'pci' and year = 2024 and component_code = 'overall' and level = 'province'
+          and score is not null""")}
+    page, problems = _open(browser, f"{served}/ranking/pci-province-2024.html")
+    try:
+        classes = _map_classes(page)
+        assert 0 < len(printed) < 63
+        assert {k for k, c in classes.items() if c > 0} == printed
+        assert sum(1 for c in classes.values() if c == 0) == 63 - len(printed)
+        assert page.locator('.province-map path[data-class="0"] title').first.text_content() == "not in this table"
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_province_pages_have_a_locator_map_and_ha_tay_a_note(browser, served):
+    page, problems = _open(browser, f"{served}/province/22.html")
+    try:
+        classes = _map_classes(page)
+        assert [k for k, c in classes.items() if c == 1] == ["22"] and len(classes) == 63
+        assert problems == []
+    finally:
+        page.close()
+    page, problems = _open(browser, f"{served}/ranking/pci-province-2007.html")
+    try:
+        assert "Hà Tây (a province until 2008-08-01) is not drawn separately" in page.content()
+        assert problems == []
+    finally:
+        page.close()
+
+
 def test_screenshots_of_the_overview_and_a_province(browser, served):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for path, name in (("index.html", "overview.png"), ("province/22.html", "province-quang-ninh.png"),
-                       ("ranking/pci-province-2016.html", "ranking-pci-2016.png")):
+                       ("ranking/pci-province-2016.html", "ranking-pci-2016.png"),
+                       ("changes.html", "what-changed.png")):
         page, problems = _open(browser, f"{served}/{path}")
         page.screenshot(path=str(ARTIFACTS / name), full_page=False)
         page.close()
         assert problems == [] and (ARTIFACTS / name).stat().st_size > 10_000
+    page, problems = _open(browser, f"{served}/ranking/pci-province-2016.html")
+    page.locator("figure.map").first.screenshot(path=str(ARTIFACTS / "map-pci-2016.png"))
+    page.close()
+    assert problems == [] and (ARTIFACTS / "map-pci-2016.png").stat().st_size > 10_000
 
 
 # ------------------------------------------------------------------ hostile text stays text
@@ -160,8 +223,9 @@ def test_hostile_text_in_the_warehouse_renders_inert_in_chromium(browser, wareho
     import duckdb
 
     con = duckdb.connect(str(warehouse_copy.warehouse))
-    con.execute("update marts.fct_indicator_scores set value_source_url = ? where indicator_code = 'pci' "
-                "and year = 2016 and component_code = 'overall' and unit_name = 'Đà Nẵng'", [HOSTILE_URL])
+    for table in ("fct_indicator_scores", "fct_rankings"):  # the ranking page reads fct_rankings' own URL
+        con.execute(f"update marts.{table} set value_source_url = ? where indicator_code = 'pci' "
+                    "and year = 2016 and component_code = 'overall' and unit_name = 'Đà Nẵng'", [HOSTILE_URL])
     con.execute("update marts.dim_publication set title = ?, citation_url = ? where publication_id = 'vcci-pci-2016'",
                 [HOSTILE_TITLE, HOSTILE_URL])
     con.close()
