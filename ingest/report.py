@@ -301,6 +301,34 @@ def _history_spec(history: list[dict]) -> str | None:
                                            "xaxis": {"dtick": 1}, "legend": {"orientation": "h"}}})
 
 
+UNIT_LABEL = {"share_0_1": "share", "percent_0_100": "%", "rating_1_5": "rating 1-5", "days": "days",
+              "hours": "hours", "count": "count", "score": "score", "other": ""}
+
+
+def _fmt_sub(value, unit: str) -> str:
+    if value is None:
+        return "no data"
+    if unit == "share_0_1":
+        return f"{100 * value:.1f}%"
+    if unit in ("days", "hours", "count"):
+        return f"{value:g}"
+    return f"{value:.2f}"
+
+
+def _group_subindicators(rows: list[dict]) -> list[dict]:
+    """Rows of one unit grouped by indicator, year and parent sub-index / dimension, formatted."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        g = groups.setdefault((r["indicator_code"], r["year"], r["parent_component_code"]), {
+            "indicator": SHORT.get(r["indicator_code"], r["indicator_code"]), "year": r["year"],
+            "parent": r["parent_name"] or r["parent_component_code"], "rows": []})
+        unit = r["unit_of_measure"]
+        g["rows"].append({"name": r["name_en"], "unit": UNIT_LABEL.get(unit, unit), "value": _fmt_sub(r["value"], unit),
+                          "min": _fmt_sub(r["computed_min"], unit), "median": _fmt_sub(r["computed_median"], unit),
+                          "max": _fmt_sub(r["computed_max"], unit), "units": r["units_with_value"]})
+    return list(groups.values())
+
+
 def _write_units(site: Site, con) -> None:
     history = _rows(con, """select r.indicator_code, r.level, r.unit_key, r.year, r.score, r.rank_label, r.rank, r.tier,
             r.rank_change, r.value_source_type as source_type, f.value_source_url as source_url
@@ -330,6 +358,19 @@ def _write_units(site: Site, con) -> None:
         order by d.sort_order"""):
         components[(c["level"], c["unit_key"])].append(c)
 
+    # the survey indicators beneath each sub-index / dimension, the unit's latest year, with the
+    # provincial distribution (marts.fct_subindicator_values, marts.mart_subindicator_summary)
+    subindicators = defaultdict(list)
+    for s in _rows(con, """select v.unit_key, v.indicator_code, v.year, v.subindicator_code, v.parent_component_code,
+            c.name_en as parent_name, d.name_en, v.unit_of_measure, v.value, v.value_status,
+            m.computed_min, m.computed_median, m.computed_max, m.units_with_value
+        from marts.fct_subindicator_values v
+        join marts.dim_subindicator d using (indicator_code, subindicator_code)
+        join marts.mart_subindicator_summary m using (indicator_code, year, subindicator_code)
+        left join marts.dim_component c on c.indicator_code = v.indicator_code and c.component_code = v.parent_component_code
+        qualify v.year = max(v.year) over (partition by v.unit_key, v.indicator_code)
+        order by v.indicator_code, c.sort_order, v.subindicator_code"""):
+        subindicators[s["unit_key"]].append(s)
     drawn, attribution = _map_units(), map_asset()["attribution"]
     provinces = _rows(con, """select p.*, c.province_name as today_name, c.province_key as today_key
         from marts.dim_province p join marts.dim_province c on c.province_key = p.current_province_key
@@ -345,7 +386,7 @@ def _write_units(site: Site, con) -> None:
         locator = locator_map(key, p["province_name"]) if key in drawn else None
         site.write(_unit_page("province", key), "unit.html", title=p["province_name"], charts=bool(_history_spec(hist)),
                    maps=bool(locator), map_spec=_json(locator) if locator else None, attribution=attribution,
-                   ha_tay=key == "28",
+                   ha_tay=key == "28", level_is_province=True, subindicators=_group_subindicators(subindicators.get(key, [])),
                    name=p["province_name"], subtitle=f"{p['official_name']} · GSO code {p['province_code']} · "
                    f"{p['region_en']}{era}", today=p["today_name"] if p["today_key"] != key else None,
                    today_unofficial=p["today_key"] != key, spec=_history_spec(hist), history=hist,

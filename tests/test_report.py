@@ -261,3 +261,19 @@ def test_hostile_text_in_the_warehouse_renders_inert_in_chromium(browser, wareho
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_province_pages_show_the_indicators_beneath_the_sub_indices(site, built_warehouse):
+    folder, _ = site
+    html = (folder / "province" / "22.html").read_text(encoding="utf-8")
+    summaries = re.findall(r"<summary>([^<]*)</summary>", html)
+    assert len(summaries) == 18  # 10 PCI sub-indices (2019) and 8 PAPI dimensions (2019)
+    assert "PCI 2019: Entry costs (10 indicators)" in summaries
+    assert "PAPI 2019: E-governance (from 2018) (9 indicators)" in summaries
+    (days,) = query(built_warehouse, """select value from marts.fct_subindicator_values
+        where unit_key = '22' and year = 2019 and subindicator_code = 'pci_ec_01'""")[0]
+    row = re.search(r"<tr><td>Length of business registration in days \(Median\)</td><td>days</td>"
+                    r"<td class=\"num\">([^<]*)</td>", html)
+    assert row and row.group(1) == f"{days:g}"
+    # Hà Tây has no survey indicators: the page says what is missing
+    assert "No survey indicators below the sub-indices" in (folder / "province" / "28.html").read_text(encoding="utf-8")
