@@ -51,9 +51,10 @@ def test_every_component_code_a_parser_emits_is_in_the_seed():
 
 
 def test_catalogue_entries_are_complete():
-    assert len(catalogue.CATALOGUE) == 13
+    assert len(catalogue.CATALOGUE) == 19
     for pub in catalogue.CATALOGUE:
-        assert pub.origin_url.startswith("https://raw.githubusercontent.com/mdtrinh/vietnamdata/be581b8d")
+        assert pub.origin_url.startswith(("https://raw.githubusercontent.com/mdtrinh/vietnamdata/be581b8d",
+                                          "https://raw.githubusercontent.com/mdtrinh/vietnam_elections/84348767"))
         assert pub.bundle_file.is_file(), pub.id
         assert pub.publisher and pub.licence and pub.title and pub.expected_units in (42, 63, 64)
 

@@ -137,7 +137,7 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
 
     monkeypatch.setenv("GOVWH_PG_READER_PASSWORD", "synthetic-test-password")
     first = pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
-    assert first["tables"] == 21
+    assert first["tables"] == 24
     before = _pg_fingerprint(postgres)
     pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
     assert _pg_fingerprint(postgres) == before
@@ -172,7 +172,7 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
 def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(built_warehouse, tmp_path):
     result = export_all(built_warehouse)
     folder = exports_dir(built_warehouse)
-    assert result["marts"] == 21
+    assert result["marts"] == 24
     raw = (folder / "csv" / "dim_province.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM that makes Excel read UTF-8
     with open(folder / "csv" / "dim_province.csv", encoding="utf-8-sig", newline="") as f:
