@@ -119,6 +119,7 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
         _write_units(site, con)
         _write_coverage(site, con)
         _write_conflicts(site, con)
+        _write_today(site, con)
     finally:
         con.close()
     _write_changes(site, settings)
@@ -166,8 +167,9 @@ def ranking_map(rows: list[dict], units_ranked: int | None, drawn: set[str]) -> 
     for r in shown:
         c = cls(r)
         fills[r["unit_key"]], classes[r["unit_key"]] = MAP_CLASSES[c], c + 1
-        titles[r["unit_key"]] = f"{r['unit_name']}: " + (f"rank {r['rank']}" if r["rank"] is not None else "") + \
-            (f", score {r['score']:.2f}" if r["score"] is not None else "")
+        parts = ([f"rank {r['rank']}"] if r["rank"] is not None else []) + \
+            ([f"score {r['score']:.2f}"] if r["score"] is not None else [])
+        titles[r["unit_key"]] = f"{r['unit_name']}: " + ", ".join(parts)
     return {"set": "63", "fills": fills, "titles": titles, "classes": classes, "missing": MAP_MISSING,
             "missing_title": "not in this table",
             "legend": [{"fill": f, "label": lbl} for f, lbl in zip(MAP_CLASSES, legend)],
@@ -467,3 +469,29 @@ def _write_changes(site: Site, settings: Settings) -> None:
               "new_source": r[16], "old_url": r[17], "new_url": r[18]} for r in rows[:2000]]
     site.write("changes.html", "changes.html", title="What changed", charts=False, publishes=publishes[:30],
                rows=shown, more=max(0, len(rows) - len(shown)), latest=publishes[0] if publishes else None)
+
+
+def _write_today(site: Site, con) -> None:
+    """PCI and PAPI regrouped onto today's 34 provinces (marts.mart_scores_current_provinces), with a
+    map of the 34 units: NOT an official ranking, and every page element says so."""
+    tables = []
+    for ind in ("pci", "papi"):
+        latest = con.execute("""select max(year) from marts.mart_scores_current_provinces
+            where indicator_code = ? and component_code = 'overall' and unofficial_rank is not null""",
+                             [ind]).fetchone()[0]
+        if latest is None:
+            continue
+        rows = _rows(con, """select m.current_province_key as unit_key, m.current_province_name as unit_name,
+                m.mean_value as score, m.unofficial_rank as rank, m.min_value, m.max_value, m.provinces_with_figure,
+                m.province_keys, d.province_code as map_key
+            from marts.mart_scores_current_provinces m
+            join marts.dim_province d on d.province_key = m.current_province_key
+            where m.indicator_code = ? and m.component_code = 'overall' and m.year = ? order by m.unofficial_rank""",
+                     [ind, latest])
+        spec = ranking_map([{**r, "unit_key": r["map_key"], "rank": None} for r in rows], None,
+                           set(map_asset()["units"]["34"]))
+        spec["set"] = "34"
+        tables.append({"indicator": SHORT.get(ind, ind), "year": latest, "rows": rows, "map_spec": _json(spec),
+                       "map_info": spec, "id": f"today-{ind}"})
+    site.write("today.html", "today.html", title="Today's 34 provinces", charts=False, maps=bool(tables),
+               tables=tables, attribution=map_asset()["attribution"])

@@ -70,7 +70,7 @@ def test_site_has_every_page_and_no_cdn(site):
     for name in ("index.html", "coverage.html", "conflicts.html", "provinces.html", "ministries.html",
                  "ranking/pci-province-2016.html", "ranking/par_index-ministry-2023.html", "bump/pci-province.html",
                  "province/22.html", "province/28.html", "ministry/MOJ.html", "assets/plotly.min.js",
-                 "assets/provinces.js", "changes.html"):
+                 "assets/provinces.js", "changes.html", "today.html"):
         assert (folder / name).is_file(), name
     for page in folder.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
@@ -103,7 +103,7 @@ def _open(browser, url):
 PAGES = ["index.html", "ranking/pci-province-2016.html", "ranking/par_index-ministry-2023.html",
          "bump/par_index-province.html", "province/22.html", "province/28.html", "ministry/MOJ.html",
          "coverage.html", "conflicts.html", "changes.html", "ranking/papi-province-2019.html",
-         "ranking/pci-province-2024.html"]
+         "ranking/pci-province-2024.html", "today.html"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -277,3 +277,16 @@ def test_province_pages_show_the_indicators_beneath_the_sub_indices(site, built_
     assert row and row.group(1) == f"{days:g}"
     # Hà Tây has no survey indicators: the page says what is missing
     assert "No survey indicators below the sub-indices" in (folder / "province" / "28.html").read_text(encoding="utf-8")
+
+
+def test_todays_34_provinces_map_is_labelled_not_an_official_ranking(browser, served):
+    page, problems = _open(browser, f"{served}/today.html")
+    try:
+        classes = page.evaluate("""() => Array.from(document.querySelectorAll('#today-pci-map path'))
+            .map(p => Number(p.dataset.class))""")
+        assert len(classes) == 34 and min(classes) >= 1  # every one of today's provinces has a regrouped score
+        text = page.locator("main").inner_text()
+        assert text.count("not an official ranking") >= 3 and "PCI 2020, regrouped" in text
+        assert problems == []
+    finally:
+        page.close()
