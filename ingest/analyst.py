@@ -210,25 +210,19 @@ def profile(settings: Settings, name: str) -> list[tuple]:
     key = resolve_province(name)
     con = connect(settings)
     try:
-        info = con.execute("""select p.province_name, p.province_code, p.region_en, c.province_name, p.valid_to
-            from marts.dim_province p join marts.dim_province c on c.province_key = p.current_province_key
-            where p.province_key = ?""", [key]).fetchone()
+        info = con.execute("""select province_name, province_code, region_en, current_province_name, valid_to
+            from marts.dim_province where province_key = ?""", [key]).fetchone()
         rows = con.execute("""
             select year, pci_score, pci_rank_label, pci_tier, papi_score, papi_rank_label,
                    par_index_score, par_index_rank_label, sipas_score, sipas_rank_label
             from marts.mart_province_scorecard where province_key = ? order by year""", [key]).fetchall()
-        streaks = con.execute("""
-            select indicator_code, year, streak_top1_years, streak_top1_status, streak_top3_years, streak_top3_status
-            from marts.mart_streaks where unit_key = ? and level = 'province' and rank is not null
-            qualify row_number() over (partition by indicator_code order by year desc) = 1
-            order by indicator_code""", [key]).fetchall()
-        components = con.execute("""
-            select r.year, d.name_en, r.score_2dp, r.rank_label from marts.fct_rankings r
-            join marts.dim_component d on d.indicator_code = r.indicator_code and d.component_code = r.component_code
-            where r.unit_key = ? and r.indicator_code = 'pci' and r.component_code not in ('overall', 'overall_unweighted')
-              and r.year = (select max(year) from marts.fct_rankings where unit_key = ? and indicator_code = 'pci'
-                            and component_code not in ('overall', 'overall_unweighted'))
-            order by d.sort_order""", [key, key]).fetchall()
+        latest = "from marts.mart_unit_latest where unit_key = ? and level = 'province'"
+        streaks = con.execute(f"""select indicator_code, year, streak_top1_years, streak_top1_status, streak_top3_years,
+            streak_top3_status {latest} and component_code = 'overall' and rank is not null order by indicator_code""",
+                              [key]).fetchall()
+        components = con.execute(f"""select year, component_name_en, score_2dp, rank_label {latest}
+            and indicator_code = 'pci' and component_code <> 'overall' order by component_sort_order""",
+                                 [key]).fetchall()
     finally:
         con.close()
     pname, code, region, today, valid_to = info

@@ -437,7 +437,7 @@ def summary(settings: Settings, run_started: str | None = None) -> str:
         latest = con.execute("select max(year) from marts.mart_coverage where indicator_code = 'pci' "
                              "and component_code = 'overall' and is_complete").fetchone()[0]
         top = con.execute(
-            "select rank, province_name, score, rank_change from marts.mart_pci_provincial_ranking "
+            "select rank, province_name, score, rank_change, previous_ranked_year from marts.mart_pci_provincial_ranking "
             "where year = ? and rank <= 5 order by rank, province_name", [latest]).fetchall()
     finally:
         con.close()
@@ -450,13 +450,13 @@ def summary(settings: Settings, run_started: str | None = None) -> str:
     lines.append(f"{subindicators:,} survey indicator values below the sub-indices and dimensions "
                  f"(marts.fct_subindicator_values)")
     lines.append(f"PCI {latest} (the latest complete table), top 5 provinces:")
-    for rank, name, score, change in top:
+    for rank, name, score, change, previous in top:
         if change is None:
             arrow = ""
         elif change == 0:
-            arrow = f"  (same rank as {latest - 1})"
+            arrow = f"  (same rank as {previous})"
         else:
-            arrow = f"  ({'up' if change > 0 else 'down'} {abs(change)} from {latest - 1})"
+            arrow = f"  ({'up' if change > 0 else 'down'} {abs(change)} from {previous})"
         lines.append(f"  {rank:>2}. {name:<18} {score:6.2f}{arrow}")
     lines.append(changes_line(settings, run_started))
     return "\n".join(lines)

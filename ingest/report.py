@@ -332,32 +332,29 @@ def _group_subindicators(rows: list[dict]) -> list[dict]:
 
 
 def _write_units(site: Site, con) -> None:
-    history = _rows(con, """select r.indicator_code, r.level, r.unit_key, r.year, r.score, r.rank_label, r.rank, r.tier,
-            r.rank_change, r.value_source_type as source_type, f.value_source_url as source_url
-        from marts.fct_rankings r join marts.fct_indicator_scores f on f.score_id = r.ranking_id
-        where r.component_code = 'overall' order by r.indicator_code, r.year""")
+    history = _rows(con, """select indicator_code, level, unit_key, year, score, rank_label, rank, tier, rank_change,
+            value_source_type as source_type, value_source_url as source_url
+        from marts.fct_rankings where component_code = 'overall' order by indicator_code, year""")
     by_unit = defaultdict(list)
     for h in history:
         h["indicator_label"] = SHORT.get(h["indicator_code"], h["indicator_code"])
         by_unit[(h["level"], h["unit_key"])].append(h)
     streaks = defaultdict(list)
-    for s in _rows(con, """select * from marts.mart_streaks where rank is not null
-            qualify row_number() over (partition by indicator_code, level, unit_key order by year desc) = 1"""):
+    for s in _rows(con, """select * from marts.mart_unit_latest where component_code = 'overall' and rank is not null
+            order by indicator_code"""):
         def fmt(k):
             years, status = s[f"streak_top{k}_years"], s[f"streak_top{k}_status"]
-            return "no" if status == "not_in_top" else (f"at least {years}" if status == "at_least" else str(years))
+            return {"not_in_top": "no", "at_least": f"at least {years}", "unknown": "unknown",
+                    "since_series_break": f"{years} (since the series break)"}.get(status, str(years))
         streaks[(s["level"], s["unit_key"])].append({"indicator_label": SHORT.get(s["indicator_code"]), "year": s["year"],
                                                      "rank": s["rank"], "top1": fmt(1), "top3": fmt(3), "top10": fmt(10)})
     components = defaultdict(list)
-    for c in _rows(con, """select r.level, r.unit_key, r.indicator_code, r.year, r.score, r.rank_label, d.name_en, d.name_vi,
-            f.value_source_type as source_type, f.value_source_url as source_url
-        from marts.fct_rankings r
-        join marts.dim_component d on d.indicator_code = r.indicator_code and d.component_code = r.component_code
-        join marts.fct_indicator_scores f on f.score_id = r.ranking_id
-        where r.component_code not in ('overall', 'overall_unweighted') and r.score is not null
-          and ((r.level = 'province' and r.indicator_code = 'pci') or (r.level = 'ministry' and r.indicator_code = 'par_index'))
-        qualify r.year = max(r.year) over (partition by r.level, r.unit_key)
-        order by d.sort_order"""):
+    for c in _rows(con, """select level, unit_key, indicator_code, year, score, rank_label, component_name_en as name_en,
+            component_name_vi as name_vi, value_source_type as source_type, value_source_url as source_url
+        from marts.mart_unit_latest
+        where component_code <> 'overall' and score is not null
+          and ((level = 'province' and indicator_code = 'pci') or (level = 'ministry' and indicator_code = 'par_index'))
+        order by component_sort_order"""):
         components[(c["level"], c["unit_key"])].append(c)
 
     # the survey indicators beneath each sub-index / dimension, the unit's latest year, with the
@@ -374,9 +371,8 @@ def _write_units(site: Site, con) -> None:
         order by v.indicator_code, c.sort_order, v.subindicator_code"""):
         subindicators[s["unit_key"]].append(s)
     drawn, attribution = _map_units(), map_asset()["attribution"]
-    provinces = _rows(con, """select p.*, c.province_name as today_name, c.province_key as today_key
-        from marts.dim_province p join marts.dim_province c on c.province_key = p.current_province_key
-        order by p.province_name""")
+    provinces = _rows(con, """select *, current_province_name as today_name, current_province_key as today_key
+        from marts.dim_province order by province_name""")
     listed = []
     for p in provinces:
         key = p["province_key"]

@@ -95,7 +95,7 @@ def test_airflow_dags_test_builds_the_warehouse_and_serves_it(tmp_path):
     assert leader == [("Đà Nẵng", 70.0)]
     assert curated == (99,)
     assert (settings.data_dir / "airflow" / "airflow.db").exists()
-    assert len(list((settings.data_dir / "exports" / "csv").glob("*.csv"))) == 24  # the serving DAG ran
+    assert len(list((settings.data_dir / "exports" / "csv").glob("*.csv"))) == 25  # the serving DAG ran
     assert (settings.data_dir / "site" / "index.html").is_file()  # the report task ran after publish
 
 

@@ -137,7 +137,7 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
 
     monkeypatch.setenv("GOVWH_PG_READER_PASSWORD", "synthetic-test-password")
     first = pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
-    assert first["tables"] == 24
+    assert first["tables"] == 25
     before = _pg_fingerprint(postgres)
     pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
     assert _pg_fingerprint(postgres) == before
@@ -172,7 +172,7 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
 def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(built_warehouse, tmp_path):
     result = export_all(built_warehouse)
     folder = exports_dir(built_warehouse)
-    assert result["marts"] == 24
+    assert result["marts"] == 25
     raw = (folder / "csv" / "dim_province.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM that makes Excel read UTF-8
     with open(folder / "csv" / "dim_province.csv", encoding="utf-8-sig", newline="") as f:
@@ -182,11 +182,11 @@ def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(built_wareho
     con.close()
     assert {(r["province_key"], r["province_name"], r["official_name"]) for r in rows} == set(expected)
     assert any(r["province_name"] == "Thừa Thiên Huế" or r["official_name"] == "Thành phố Huế" for r in rows)
-    assert len(list((folder / "parquet").glob("*.parquet"))) == 21
+    assert len(list((folder / "parquet").glob("*.parquet"))) == 25
     from openpyxl import load_workbook
 
     book = load_workbook(folder / XLSX_NAME, read_only=True)
-    assert len(book.sheetnames) == 22 and "sources" in book.sheetnames
+    assert len(book.sheetnames) == 26 and "sources" in book.sheetnames
     first = next(book["dim_province"].iter_rows(min_row=2, max_row=2, values_only=True))
     assert first[2] == "Hà Nội"
 

@@ -16,6 +16,8 @@ select
     p.era,
     p.valid_to is null as is_current,
     c.current_province_key,
+    t.name_vi as current_province_name,
     p.seed_source
 from {{ ref('provinces') }} as p
 join {{ ref('int_province_current') }} as c using (province_key)
+join {{ ref('provinces') }} as t on t.province_key = c.current_province_key

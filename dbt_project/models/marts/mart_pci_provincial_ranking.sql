@@ -12,6 +12,7 @@ select
     r.units_ranked as provinces_ranked,
     r.rank_label,
     r.tier,
+    r.previous_ranked_year,
     r.previous_rank,
     r.rank_change,
     r.rank_source,
