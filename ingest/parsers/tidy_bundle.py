@@ -19,6 +19,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
         raise LayoutError(ctx.label, f"cannot read bundle ({type(exc).__name__}: {exc})") from exc
     registry = names.provinces()
+    resolved: dict[tuple[str, int], str | None] = {}
     rows = []
     for i, d in enumerate(raw, start=2):  # line 1 is the header
         try:
@@ -33,7 +34,10 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                 raise LayoutError(ctx.label, f"aggregate row {row.unit_name!r} carries unit {row.unit_code}", row=i)
             rows.append(row)
             continue
-        code = registry.lookup(row.unit_name, row.year)
+        key = (row.unit_name, row.year)
+        if key not in resolved:  # a name repeats on every row of its province: resolve it once per year
+            resolved[key] = registry.lookup(row.unit_name, row.year)
+        code = resolved[key]
         if code != row.unit_code:
             raise LayoutError(ctx.label, f"{row.unit_name!r} resolves to {code}, bundle says "
                                          f"{row.unit_code}", row=i)
