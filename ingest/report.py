@@ -109,7 +109,7 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
         shutil.copyfile(static / name, staging / "assets" / name)
     # the province boundaries (scripts/make_map_asset.py), as a script so maps draw from file:// too
     (staging / "assets" / "provinces.js").write_text(
-        "window.GOVWH_MAP = " + (static / "maps" / "provinces.json").read_text(encoding="utf-8").strip() + ";\n",
+        "window.govwhMap = " + (static / "maps" / "provinces.json").read_text(encoding="utf-8").strip() + ";\n",
         encoding="utf-8")
 
     site = Site(settings, staging)

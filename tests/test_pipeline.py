@@ -22,7 +22,7 @@ def test_warehouse_holds_every_year_and_the_published_leaders(built_warehouse):
                                          "where value_source_type = 'publisher_file' group by 1"))
     assert years == {"pci": 15, "papi": 9}  # every workbook year; curated pages add later years
     leaders = dict(query(built_warehouse, "select year, province_name from marts.mart_pci_provincial_ranking "
-                                           "where rank = 1 and year <= 2016"))
+                                           "where rank = 1 and year <= 2019"))
     assert leaders == PCI_LEADERS
     top2 = query(built_warehouse, "select province_name, score_2dp, rank, provinces_ranked, tier "
                                    "from marts.mart_pci_provincial_ranking where year = 2016 and rank <= 2 "

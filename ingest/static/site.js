@@ -9,7 +9,7 @@
   var SVG = "http://www.w3.org/2000/svg";
   document.querySelectorAll(".province-map[data-spec]").forEach(function (el) {
     var spec = JSON.parse(document.getElementById(el.dataset.spec).textContent);
-    var geo = window.GOVWH_MAP;
+    var geo = window.govwhMap;
     var svg = document.createElementNS(SVG, "svg");
     svg.setAttribute("viewBox", "0 0 " + geo.width + " " + geo.height);
     Object.keys(geo.units[spec.set]).sort().forEach(function (key) {
