@@ -110,6 +110,12 @@ class PublisherFile(Publication):
     def original_name(self) -> str:
         return Path(self.original_relpath).name
 
+    @property
+    def count_component(self) -> str:
+        """The component every unit of every year carries (the unit-count guard counts it): PAPI's
+        first dimension, as the re-issued panel prints no total for 2018-2019."""
+        return "d1_participation" if self.indicator == "papi" else "overall"
+
     def source_url(self, settings: Settings) -> str:
         """The URL the fetcher pulls for this run's source mode."""
         if settings.source_mode == "bundle":
@@ -173,6 +179,16 @@ def _pci(year: int) -> PublisherFile:
     )
 
 
+def _papi_file(id: str, years: tuple[int, ...], name: str, origin_name: str, parser: str, title: str,
+               preference: int) -> PublisherFile:
+    """A PAPI file re-hosted in mdtrinh/vietnam_elections (its original name there, URL-encoded)."""
+    return PublisherFile(
+        id=id, indicator="papi", level="province", years=years, publisher=UNDP, title=title,
+        licence=REHOST_LICENCE_2, origin_path=f"Data/PAPI/{origin_name}", original_relpath=f"papi/{name}",
+        format="xlsx", parser=parser, expected_units=63, origin_base=ORIGIN_BASE_2, preference=preference,
+    )
+
+
 CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in range(2005, 2020)) + (
     PublisherFile(
         id="undp-papi-2011-2016",
@@ -189,54 +205,18 @@ CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in range(2005, 2020))
         expected_units=63,
         preference=60,  # superseded by the re-issued panel below where both print a figure
     ),
-    PublisherFile(
-        id="undp-papi-2011-2019",
-        indicator="papi",
-        level="province",
-        years=tuple(range(2011, 2020)),
-        publisher=UNDP,
-        title="PAPI provincial panel 2011-2019 (re-issued): dimension and sub-dimension scores",
-        licence=REHOST_LICENCE_2,
-        origin_path="Data/PAPI/PAPI%202011-2019.xlsx",
-        original_relpath="papi/PAPI_2011-2019.xlsx",
-        format="xlsx",
-        parser="undp_papi",
-        expected_units=63,
-        origin_base=ORIGIN_BASE_2,
-        preference=40,  # the publisher's later re-issue of the same panel
-    ),
-    PublisherFile(
-        id="undp-papi-2018-full",
-        indicator="papi",
-        level="province",
-        years=(2018,),
-        publisher=UNDP,
-        title="PAPI 2018 provincial indicators (Vietnamese): total, dimensions, sub-dimensions, indicators",
-        licence=REHOST_LICENCE_2,
-        origin_path="Data/PAPI/PAPI%202018%20FULL_vie.xlsx",
-        original_relpath="papi/PAPI_2018_FULL_vie.xlsx",
-        format="xlsx",
-        parser="undp_papi_full",
-        expected_units=63,
-        origin_base=ORIGIN_BASE_2,
-        preference=30,  # the year's own file: the only one printing the 2018 total
-    ),
-    PublisherFile(
-        id="undp-papi-2019-indicators",
-        indicator="papi",
-        level="province",
-        years=(2019,),
-        publisher=UNDP,
-        title="PAPI 2019 provincial indicators: totals with 95% intervals, dimensions, sub-dimensions, indicators",
-        licence=REHOST_LICENCE_2,
-        origin_path="Data/PAPI/2019%20PAPI%20Provincial%20indicators2019_VIE_ENG.xlsx",
-        original_relpath="papi/PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
-        format="xlsx",
-        parser="undp_papi_2019",
-        expected_units=63,
-        origin_base=ORIGIN_BASE_2,
-        preference=30,  # the year's own file, the one carrying the intervals
-    ),
+    # the files re-hosted in mdtrinh/vietnam_elections
+    _papi_file("undp-papi-2011-2019", tuple(range(2011, 2020)), "PAPI_2011-2019.xlsx", "PAPI%202011-2019.xlsx",
+               "undp_papi", "PAPI provincial panel 2011-2019 (re-issued): dimension and sub-dimension scores",
+               preference=40),  # the publisher's later re-issue of the same panel
+    _papi_file("undp-papi-2018-full", (2018,), "PAPI_2018_FULL_vie.xlsx", "PAPI%202018%20FULL_vie.xlsx",
+               "undp_papi_full",
+               "PAPI 2018 provincial indicators (Vietnamese): total, dimensions, sub-dimensions, indicators",
+               preference=30),  # the year's own file: the only one printing the 2018 total
+    _papi_file("undp-papi-2019-indicators", (2019,), "PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
+               "2019%20PAPI%20Provincial%20indicators2019_VIE_ENG.xlsx", "undp_papi_2019",
+               "PAPI 2019 provincial indicators: totals with 95% intervals, dimensions, sub-dimensions, indicators",
+               preference=30),  # the year's own file, the one carrying the intervals
 )
 
 

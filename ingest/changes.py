@@ -10,8 +10,7 @@ only. `govwh changes [--since DATE]` prints the log; the report has a "What chan
 """
 from __future__ import annotations
 
-from collections import Counter
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -173,13 +172,12 @@ def counts_line(counts: dict | None) -> str:
 
 
 def parse_since(text: str) -> str:
-    """A date or date-time (ISO 8601) as the publish log writes it, for comparison with published_at."""
+    """A date or date-time (ISO 8601; UTC unless it says otherwise) in UTC, as the publish log
+    writes it, so that it compares with published_at as text."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"--since {text!r} is not a date (YYYY-MM-DD) or an ISO date-time") from None
-    return value.isoformat(timespec="seconds") if value.tzinfo else value.isoformat(timespec="seconds") + "+00:00"
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.isoformat(timespec="seconds")
 
-
-def summarize(rows: list[tuple]) -> Counter:
-    return Counter(r[2] for r in rows)

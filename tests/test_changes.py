@@ -6,6 +6,7 @@ is a copy of the session's built warehouse, so each run here is a real run of th
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from conftest import curated_copy, govwh, make_settings, write_curated
 
@@ -36,7 +37,8 @@ def test_an_added_page_lists_exactly_its_figures_and_a_quiet_night_lists_none(wa
     quiet = govwh(settings, "run", "--direct")
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stdout.strip().splitlines()[-1] == "What changed: no changes (this run published nothing)"
-    since = govwh(settings, "changes", "--since", published_at[:19] + "+00:01")
+    one_second_later = (datetime.fromisoformat(published_at) + timedelta(seconds=1)).isoformat()
+    since = govwh(settings, "changes", "--since", one_second_later)
     assert "no changes: nothing was published since" in since.stdout
 
     report = govwh(settings, "report")

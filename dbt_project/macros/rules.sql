@@ -7,6 +7,13 @@
      and ({{ unit }}.valid_to is null or extract(year from {{ unit }}.valid_to) >= {{ year }}))
 {%- endmacro %}
 
+{# The first year of the component's current series where its definition changed
+   (seeds/series_breaks.csv), null before any break. #}
+{% macro series_first_year(indicator, component, year) -%}
+    (select max(b.first_year) from {{ ref('series_breaks') }} as b
+     where b.indicator_code = {{ indicator }} and b.component_code = {{ component }} and b.first_year <= {{ year }})
+{%- endmacro %}
+
 {# Two printings of one figure agree when they differ by no more than half a unit of the less
    precise printing's last decimal (an unrounded workbook value counts as 15 decimals), plus
    1e-9 for binary floating point. #}

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from ..config import SEEDS_DIR
 from ..errors import LayoutError
+from ..excel import col_letter
 from ..names import fold
 from ..tidy import TidyRow
 
@@ -109,6 +110,30 @@ class Crosswalk:
 
 def crosswalk(indicator: str, year: int) -> Crosswalk:
     return Crosswalk(indicator, year)
+
+
+def item_columns(indicator: str, year: int, sheet: str, header: list, items: list[tuple[int, str]],
+                 label: str) -> dict[int, str]:
+    """Column -> sub-indicator code for a sheet's indicator columns ((column, parent) pairs, left to
+    right); a column the crosswalk does not list under that parent stops the parse."""
+    codes = crosswalk(indicator, year)
+    out = {}
+    for c, parent in items:
+        item = codes.code(sheet, str(header[c]))
+        if item is None or item.parent_code != parent:
+            raise LayoutError(label, f"column {col_letter(c)} ({header[c]!r}) under {parent} is not in "
+                                     f"seeds/subindicator_crosswalk.csv for {indicator} {year}: a new or reworded "
+                                     "question needs its own code there", sheet=sheet, row=1)
+        out[c] = item.code
+    return out
+
+
+NO_DATA = {"kcdl"}  # "không có dữ liệu", printed by UNDP where a province has no figure
+
+
+def is_no_data(value) -> bool:
+    """A blank or "KCDL" cell: no data, never zero."""
+    return value is None or (isinstance(value, str) and fold(value) in NO_DATA)
 
 
 def check_subindicators(rows: list[TidyRow], label: str) -> None:

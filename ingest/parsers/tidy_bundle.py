@@ -44,5 +44,5 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         rows.append(row)
     if not rows:
         raise LayoutError(ctx.label, "bundle holds no rows")
-    check_units(rows, pub.expected_units, ctx.label, "d1_participation" if pub.indicator == "papi" else "overall")
+    check_units(rows, pub.expected_units, ctx.label, pub.count_component)
     return ParseResult(rows)

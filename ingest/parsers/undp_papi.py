@@ -16,7 +16,7 @@ from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
 from . import ParseContext, ParseResult
-from .guards import check_range, check_units
+from .guards import check_range, check_units, is_no_data
 
 # English header (folded) -> component code. Every dimension and the total must be present;
 # the sub-dimensions may change (2016 replaced community investment boards with
@@ -72,7 +72,6 @@ DIMENSIONS = {c for c in COMPONENTS.values() if c.count("_") == 1}
 SIX_DIMENSIONS = {"d1_participation", "d2_transparency", "d3_accountability", "d4_corruption", "d5_procedures",
                   "d6_services"}
 EIGHT_FROM = 2018  # the year Environmental Governance and E-Governance arrive
-NO_DATA = {"kcdl"}  # "không có dữ liệu"
 TOTAL_UNTIL = 2017  # the last year a panel sheet prints the total
 BOUNDS = {"overall": (6.0, 80.0), "*": (0.0, 10.0)}
 DIMENSION_BOUNDS = (1.0, 10.0)
@@ -135,7 +134,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                     status = "not_scored" if not_scored else "published"
                     if not_scored:
                         value = None  # excluded from the survey that year: the 0 total is not a score
-                    elif year >= EIGHT_FROM and (value is None or names.fold(str(value)) in NO_DATA):
+                    elif year >= EIGHT_FROM and is_no_data(value):
                         value, status = None, "no_data"  # "KCDL" or blank for one province: no data, not 0
                     elif value is None or isinstance(value, str):
                         raise LayoutError(ctx.label, f"expected a number at {col_letter(c)}{r + 1} "
@@ -151,7 +150,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                     ))
     finally:
         book.close()
-    check_units(out, pub.expected_units, ctx.label, "d1_participation")
+    check_units(out, pub.expected_units, ctx.label, pub.count_component)
     check_units(out, pub.expected_units, ctx.label)
     check_range(out, ctx.label, BOUNDS)
     check_range([r for r in out if r.component_code in DIMENSIONS], ctx.label, {"*": DIMENSION_BOUNDS})

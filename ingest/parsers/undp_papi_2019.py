@@ -18,7 +18,7 @@ from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
 from . import ParseContext, ParseResult
-from .guards import check_range, check_subindicators, check_units, crosswalk
+from .guards import check_range, check_subindicators, check_units, is_no_data, item_columns
 
 SHEET = "2019PAPI_Indicators_ENG (2)"
 # (component, value column, interval low, interval high, standard error), by folded header.
@@ -49,7 +49,6 @@ SUBDIMENSIONS = {
     8: [("d8_1_portals", "accesstoegovernmentportals"), ("d8_2_internet", "accesstotheinternet"),
         ("d8_3_eresponsiveness", "ereponsiveness")],
 }
-NO_DATA = {"kcdl"}  # "không có dữ liệu"
 BOUNDS = {"overall": (10.0, 80.0), "overall_weighted": (10.0, 80.0), "*": (0.0, 10.0)}
 DIMENSION_BOUNDS = (1.0, 10.0)
 
@@ -107,15 +106,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         cols = layout(header)
     except ValueError as exc:
         raise LayoutError(ctx.label, str(exc), sheet=sheet, row=1) from exc
-    codes = crosswalk(pub.indicator, year)
-    item_codes = {}
-    for c, parent in cols["items"]:
-        item = codes.code(sheet, str(header[c]))
-        if item is None or item.parent_code != parent:
-            raise LayoutError(ctx.label, f"column {col_letter(c)} ({header[c]!r}) under {parent} is not in "
-                                         f"seeds/subindicator_crosswalk.csv for papi {year}: a new or reworded "
-                                         "question needs its own code there", sheet=sheet, row=1)
-        item_codes[c] = item.code
+    item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label)
 
     registry = names.provinces()
     out: list[TidyRow] = []
@@ -123,7 +114,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
 
     def value_at(r: int, c: int, required: bool) -> float | None:
         v = rows[r][c]
-        if v is None or (isinstance(v, str) and names.fold(v) in NO_DATA):
+        if is_no_data(v):
             if required:
                 raise LayoutError(ctx.label, f"no figure at {col_letter(c)}{r + 1} ({header[c]!r})", sheet=sheet,
                                   row=r + 1)

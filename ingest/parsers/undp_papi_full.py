@@ -19,13 +19,12 @@ from ..errors import LayoutError, UnknownUnitError
 from ..excel import Workbook, col_letter
 from ..tidy import TidyRow
 from . import ParseContext, ParseResult
-from .guards import check_range, check_subindicators, check_units, crosswalk
+from .guards import check_range, check_subindicators, check_units, is_no_data, item_columns
 from .undp_papi_2019 import DIMENSIONS, SUBDIMENSIONS
 
 SHEET = "Transposed"
 DIMENSION = re.compile(r"^chisonoidung(\d)")  # 'Chỉ số nội dung N: …'
 SUBDIMENSION = re.compile(r"^(\d)\.(\d):")  # 'N.M: …' (matched on the raw header)
-NO_DATA = {"kcdl"}
 BOUNDS = {"overall": (10.0, 80.0), "*": (0.0, 10.0)}
 
 
@@ -76,15 +75,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         cols = layout(header)
     except ValueError as exc:
         raise LayoutError(ctx.label, str(exc), sheet=sheet, row=1) from exc
-    codes = crosswalk(pub.indicator, year)
-    item_codes = {}
-    for c, parent in cols["items"]:
-        item = codes.code(sheet, str(header[c]))
-        if item is None or item.parent_code != parent:
-            raise LayoutError(ctx.label, f"column {col_letter(c)} ({header[c]!r}) under {parent} is not in "
-                                         f"seeds/subindicator_crosswalk.csv for papi {year}: a new or reworded "
-                                         "question needs its own code there", sheet=sheet, row=1)
-        item_codes[c] = item.code
+    item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label)
 
     registry = names.provinces()
     out: list[TidyRow] = []
@@ -112,7 +103,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                    *((c, item, "subindicator") for c, item in item_codes.items())]
         for c, comp, grain in targets:
             v = row[c]
-            if v is None or (isinstance(v, str) and names.fold(v) in NO_DATA):
+            if is_no_data(v):
                 value = None
             elif isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise LayoutError(ctx.label, f"expected a number or KCDL at {col_letter(c)}{r + 1} ({header[c]!r}), "
@@ -128,7 +119,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
             ))
 
     scores = [x for x in out if x.grain == "score"]
-    check_units(scores, pub.expected_units, ctx.label, "d1_participation")
+    check_units(scores, pub.expected_units, ctx.label, pub.count_component)
     check_range(scores, ctx.label, BOUNDS)
     check_subindicators([x for x in out if x.grain == "subindicator"], ctx.label)
     return ParseResult(out, [])

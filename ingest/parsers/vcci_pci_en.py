@@ -161,7 +161,6 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     year = pub.year
     book = Workbook(ctx.path, ctx.label)
     out: list[TidyRow] = []
-    warnings: list[str] = []
 
     def row(unit_name, code, comp, comp_name, value, sheet, cell, *, rank=None, grain="score", kind="unit",
             status="published"):
@@ -251,4 +250,4 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     check_range([r for r in scores if r.row_kind == "unit"], ctx.label, BOUNDS)
     check_ranks([r for r in scores if r.component_code == "overall" and r.row_kind == "unit"], ctx.label)
     check_subindicators([r for r in out if r.grain == "subindicator"], ctx.label)
-    return ParseResult(out, warnings)
+    return ParseResult(out)

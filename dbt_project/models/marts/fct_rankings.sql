@@ -55,9 +55,7 @@ ranked as (
              when c.computed_rank is not null then 'computed_from_complete_table' end as rank_source,
         (y.units_ranked - coalesce(t.units_no_data, 0))::integer as units_ranked,  -- less units printed as no data
         coalesce(t.is_complete, false) as table_is_complete,
-        (select max(b.first_year) from {{ ref('series_breaks') }} as b
-         where b.indicator_code = s.indicator_code and b.component_code = s.component_code
-           and b.first_year <= s.year) as series_first_year
+        {{ series_first_year('s.indicator_code', 's.component_code', 's.year') }} as series_first_year
     from scores as s
     left join computed as c using (indicator_code, level, year, component_code, unit_key)
     left join tables as t using (indicator_code, level, year, component_code)

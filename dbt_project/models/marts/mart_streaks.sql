@@ -31,9 +31,7 @@ held as (  -- per table: how many units hold a rank within the top k
 ranks as (
     select g.*, r.rank,
            coalesce(h.held_1, 0) as held_1, coalesce(h.held_3, 0) as held_3, coalesce(h.held_10, 0) as held_10,
-           (select max(b.first_year) from {{ ref('series_breaks') }} as b
-            where b.indicator_code = g.indicator_code and b.component_code = 'overall' and b.first_year <= g.year)
-               as series_first_year
+           {{ series_first_year('g.indicator_code', "'overall'", 'g.year') }} as series_first_year
     from grid as g
     left join {{ ref('fct_rankings') }} as r
         on r.indicator_code = g.indicator_code and r.level = g.level and r.unit_key = g.unit_key
