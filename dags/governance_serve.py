@@ -1,5 +1,6 @@
 """Serve the published warehouse: runs whenever governance_nightly publishes it (the Asset
-`governance_warehouse`). Exports every mart (Parquet, CSV, XLSX) and mirrors the marts into
+`governance_warehouse`). Exports every mart (Parquet, CSV, XLSX; the fact tables as XLSX only
+with the param xlsx_facts) and mirrors the marts into
 PostgreSQL for BI tools when GOVWH_PG_DSN is set. Reads the serving file read-only.
 """
 from __future__ import annotations
@@ -8,7 +9,7 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 WAREHOUSE = Asset("governance_warehouse")
 
@@ -41,13 +42,15 @@ def _on_failure(context):
         "on_failure_callback": _on_failure,
     },
     tags=["governance", "serving"],
+    params={"xlsx_facts": Param(False, type="boolean",
+                                description="also write the fact tables as governance_facts.xlsx (~17 s)")},
 )
 def governance_serve():
     @task
     def export() -> dict:
         from ingest import pipeline
 
-        return pipeline.export(_settings())
+        return pipeline.export(_settings(), xlsx_facts=bool(get_current_context()["params"].get("xlsx_facts")))
 
     @task
     def mirror_postgres() -> dict | None:

@@ -370,8 +370,9 @@ def docs(settings: Settings) -> Path:
 
 
 # ---------------------------------------------------------------- serve
-def export(settings: Settings) -> dict:
-    """Every mart as Parquet, CSV and XLSX (ingest/exports.py), with a progress bar."""
+def export(settings: Settings, xlsx_facts: bool = False) -> dict:
+    """Every mart as Parquet, CSV and XLSX (ingest/exports.py), with a progress bar; the fact
+    tables go into an XLSX workbook only when xlsx_facts asks for it."""
     from rich.progress import Progress
 
     from .exports import export_all
@@ -383,8 +384,9 @@ def export(settings: Settings) -> dict:
             progress.update(task, total=n, completed=i - 1, description=f"exporting {name}")
 
         with run_lock(settings, "export"):
-            result = export_all(settings, step)
-    _say(f"[export] {result['marts']} marts -> {result['folder']} ({result['seconds']:.1f}s)")
+            result = export_all(settings, step, xlsx_facts=xlsx_facts)
+    _say(f"[export] {result['marts']} marts -> {result['folder']} (Parquet, CSV, {' + '.join(result['workbooks'])}; "
+         f"{result['seconds']:.1f}s)")
     return result
 
 

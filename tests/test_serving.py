@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from ingest import pipeline
-from ingest.exports import XLSX_NAME, export_all, exports_dir
+from ingest.exports import FACTS_XLSX_NAME, XLSX_NAME, export_all, exports_dir
 from ingest.publish import last_publish, previous_path, publish, rollback
 
 from conftest import curated_copy, file_sha256, make_settings, table_fingerprints, write_curated
@@ -186,9 +186,16 @@ def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(built_wareho
     from openpyxl import load_workbook
 
     book = load_workbook(folder / XLSX_NAME, read_only=True)
-    assert len(book.sheetnames) == 26 and "sources" in book.sheetnames
+    assert len(book.sheetnames) == 22 and "sources" in book.sheetnames  # 25 tables - 4 facts + sources
+    assert not any(name.startswith("fct_") for name in book.sheetnames)
+    assert not (folder / FACTS_XLSX_NAME).exists() and result["workbooks"] == [XLSX_NAME]
     first = next(book["dim_province"].iter_rows(min_row=2, max_row=2, values_only=True))
     assert first[2] == "Hà Nội"
+    ranking = book["mart_pci_provincial_ranking"]
+    header = next(ranking.iter_rows(min_row=1, max_row=1, values_only=True))
+    leader = [r for r in ranking.iter_rows(min_row=2, values_only=True)
+              if r[header.index("year")] == 2016 and r[header.index("rank")] == 1]
+    assert [(r[header.index("province_name")], round(r[header.index("score")], 2)) for r in leader] == [("Đà Nẵng", 70.0)]
 
 
 def test_sqlalchemy_duckdb_engine_reads_read_only_and_releases_the_file(warehouse_copy):
@@ -256,7 +263,7 @@ def test_formula_leading_text_is_neutralised_in_csv_and_xlsx(warehouse_copy, tmp
     write_curated(folder, "zz-formulas", rows)
     settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
     pipeline.run_all(settings)
-    export_all(settings)
+    assert export_all(settings, xlsx_facts=True)["workbooks"] == [XLSX_NAME, FACTS_XLSX_NAME]
     out = exports_dir(settings)
     with open(out / "csv" / "fct_observations.csv", encoding="utf-8-sig", newline="") as f:
         mine = [r for r in csv.DictReader(f) if r["publication_id"] == "curated-zz-formulas"]
@@ -264,7 +271,7 @@ def test_formula_leading_text_is_neutralised_in_csv_and_xlsx(warehouse_copy, tmp
     assert sorted(r["value"] for r in mine) == ["77.0", "78.0", "79.0", "80.0"]  # numbers untouched
     from openpyxl import load_workbook
 
-    book = load_workbook(out / XLSX_NAME, read_only=True)
+    book = load_workbook(out / FACTS_XLSX_NAME, read_only=True)
     sheet = book["fct_observations"]
     header = [c.value for c in next(sheet.iter_rows(min_row=1, max_row=1))]
     pub, note, value = header.index("publication_id"), header.index("note"), header.index("value")
