@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -103,20 +104,30 @@ def local_env(settings: Settings, home: Path, db_url: str | None = None, port: i
     return env
 
 
-def setup(env: dict[str, str] | None = None, migrate: bool = True) -> None:
-    """Idempotent: migrate the metadata database, create the pool and the setup Variable."""
-    env = dict(os.environ) if env is None else env
-    steps = []
-    if migrate:
-        steps.append(["db", "migrate"])
+def setup_steps(migrate: bool = True) -> list[dict]:
+    """The set-up as Airflow CLI commands, for ingest/airflow_batch.py."""
+    steps = [["db", "migrate"]] if migrate else []
     steps += [["pools", "set", WRITER_POOL, "1", "One DuckDB writer at a time (governance warehouse)"],
               ["variables", "set", SETUP_VARIABLE, json.dumps({"pool": WRITER_POOL, "slots": 1})]]
-    for args in steps:
-        proc = subprocess.run([airflow_exe(), *args], env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-1:])[:400]
-            raise PipelineError(f"`airflow {' '.join(args[:2])}` failed: {tail}")
-        print(f"[airflow-setup] airflow {' '.join(args[:3])}: ok", flush=True)
+    return [{"argv": argv} for argv in steps]
+
+
+def setup(env: dict[str, str] | None = None, migrate: bool = True) -> None:
+    """Idempotent: migrate the metadata database, create the pool and the setup Variable (the
+    three Airflow commands in one process: ingest/airflow_batch.py)."""
+    from .airflow_batch import END
+
+    env = dict(os.environ) if env is None else env
+    proc = subprocess.run([sys.executable, "-m", "ingest.airflow_batch", json.dumps(setup_steps(migrate))],
+                          env=env, capture_output=True, text=True)
+    done = [line[len(END):].rpartition(" rc=") for line in proc.stdout.splitlines() if line.startswith(END)]
+    for command, _, tail in done:
+        if tail.startswith("0 "):
+            print(f"[airflow-setup] airflow {' '.join(shlex.split(command)[:3])}: ok", flush=True)
+    if proc.returncode != 0:
+        failing = shlex.split(done[-1][0])[:2] if done else ["set-up"]
+        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-1:])[:400]
+        raise PipelineError(f"`airflow {' '.join(failing)}` failed: {tail}")
 
 
 def start(env: dict[str, str], home: Path) -> dict[str, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -45,60 +46,102 @@ def _airflow() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
-def prepare(settings: Settings) -> dict:
-    """Create the metadata database on first use and the one-slot pool for DuckDB writers."""
-    env = airflow_env(settings)
+def _setup_done(env: dict) -> Path | None:
+    """The marker of a prepared metadata database, or None when setup must run first."""
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     marker = home / "govwh-setup.done"  # set up once per metadata database (and after upgrades of this code)
-    if not marker.exists() or not (home / "airflow.db").exists():
-        print("[airflow] preparing the metadata database (govwh airflow-setup)", flush=True)
-        from .airflow_local import setup
-
-        setup(env)  # the same idempotent setup Compose and `make airflow` run
-        marker.touch()
-    return env
+    return marker if marker.exists() and (home / "airflow.db").exists() else None
 
 
 def run_dags(settings: Settings, force_fetch: bool = False, force: bool = False) -> Path:
     """The nightly DAG, then the serving DAG its Asset schedules (dags test runs one DAG), but
-    only when the nightly run published: a night with nothing new serves what is already served."""
-    from .publish import last_publish
-
-    prepare(settings)
-    before = last_publish(settings)
+    only when the nightly run published: a night with nothing new serves what is already served.
+    Set-up and both runs go through one Airflow process (ingest/airflow_batch.py)."""
     conf = {k: True for k, on in (("force_fetch", force_fetch), ("force", force)) if on}
-    run_dag(settings, DAG_ID, conf=conf or None)
-    if last_publish(settings) != before or not (settings.data_dir / "exports").exists():
-        run_dag(settings, SERVE_DAG_ID)
-    else:
-        print(f"[airflow] {SERVE_DAG_ID} not run: nothing was published, the exports are current", flush=True)
-    return settings.warehouse
+    serve_anyway = not (settings.data_dir / "exports").exists()
+    return _run_batch(settings, [(DAG_ID, conf or None, False), (SERVE_DAG_ID, None, not serve_anyway)])
 
 
 def run_dag(settings: Settings, dag_id: str = DAG_ID, conf: dict | None = None) -> Path:
+    return _run_batch(settings, [(dag_id, conf, False)])
+
+
+def _run_batch(settings: Settings, runs: list[tuple[str, dict | None, bool]]) -> Path:
+    """`airflow dags test` of each (dag_id, conf, only_if_published), after the set-up when this
+    metadata database has none, in one Airflow process; progress lines echoed, one log per DAG."""
     import json
 
-    env = prepare(settings)
+    from .airflow_batch import BEGIN, END, SKIP
+    from .airflow_local import setup_steps
+
+    env = airflow_env(settings)
     home = Path(env["AIRFLOW_HOME"])
-    log_path = home / f"last_run_{dag_id}.log"
-    started = time.perf_counter()
-    print(f"[airflow] airflow dags test {dag_id} (full log: {log_path})", flush=True)
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        extra = ["--conf", json.dumps(conf)] if conf else []
-        proc = subprocess.Popen([_airflow(), "dags", "test", dag_id, *extra], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
-        assert proc.stdout is not None
+    marker = home / "govwh-setup.done"
+    steps, needs_setup = [], not _setup_done(env)
+    if needs_setup:
+        print("[airflow] preparing the metadata database (govwh airflow-setup)", flush=True)
+        steps += setup_steps(migrate=True)
+    dag_of = {}
+    for dag_id, conf, only_if_published in runs:
+        argv = ["dags", "test", dag_id, *(["--conf", json.dumps(conf)] if conf else [])]
+        steps.append({"argv": argv, "if_published": only_if_published})
+        dag_of[shlex.join(argv)] = dag_id
+    log_file = open(home / "setup.log", "w", encoding="utf-8") if needs_setup else None
+    current, started, failed = None, time.perf_counter(), None
+    proc = subprocess.Popen([sys.executable, "-m", "ingest.airflow_batch", json.dumps(steps)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdout is not None
+    try:
         for line in proc.stdout:
-            log_file.write(line)
-            if _PROGRESS.search(line):
-                print("  " + line.rstrip()[-200:], flush=True)
+            if line.startswith(BEGIN):
+                command = line[len(BEGIN):].strip()
+                current = dag_of.get(command)
+                if current:
+                    if needs_setup:  # every set-up step passed
+                        marker.touch()
+                    if log_file:
+                        log_file.close()
+                    log_path = home / f"last_run_{current}.log"
+                    log_file = open(log_path, "w", encoding="utf-8")
+                    print(f"[airflow] airflow dags test {current} (full log: {log_path})", flush=True)
+                    started = time.perf_counter()
+            elif line.startswith(END):
+                command, _, tail = line[len(END):].strip().rpartition(" rc=")
+                code = int(tail.split()[0])
+                if log_file:
+                    log_file.flush()  # _run_state reads it
+                if current is None and code == 0:
+                    print(f"[airflow-setup] airflow {' '.join(shlex.split(command)[:3])}: ok", flush=True)
+                elif current is None:
+                    failed = ("setup", command)
+                elif code == 0 and _run_state(home / f"last_run_{current}.log") == "success":
+                    print(f"[airflow] {current} succeeded in {time.perf_counter() - started:.1f}s", flush=True)
+                else:
+                    failed = ("dag", current)
+            elif line.startswith(SKIP):
+                dag_id = dag_of.get(line[len(SKIP):].partition(" (")[0].strip(), "?")
+                print(f"[airflow] {dag_id} not run: nothing was published, the exports are current", flush=True)
+            else:
+                if log_file:
+                    log_file.write(line)
+                if current and _PROGRESS.search(line):
+                    print("  " + line.rstrip()[-200:], flush=True)
         code = proc.wait()
-    state = _run_state(log_path)
-    if code != 0 or state != "success":
-        raise PipelineError(f"the Airflow run of {dag_id} ended {state or 'with exit code ' + str(code)}; "
+    finally:
+        if log_file:
+            log_file.close()
+    if failed is None and code != 0:
+        failed = ("dag", current) if current else ("setup", "airflow set-up")
+    if failed and failed[0] == "setup":
+        text = (home / "setup.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        raise PipelineError(f"`airflow {' '.join(shlex.split(failed[1])[:2])}` failed: {' '.join(text[-1:])[:400]} "
+                            f"(log: {home / 'setup.log'})")
+    if failed:
+        log_path = home / f"last_run_{failed[1]}.log"
+        state = _run_state(log_path)
+        raise PipelineError(f"the Airflow run of {failed[1]} ended {state or 'with exit code ' + str(code)}; "
                             f"the serving warehouse {settings.warehouse} is unchanged. Log: {log_path}")
-    print(f"[airflow] {dag_id} succeeded in {time.perf_counter() - started:.1f}s", flush=True)
     return settings.warehouse
 
 
