@@ -20,8 +20,9 @@ airflow: $(STAMP)  ## the real Airflow UI on http://127.0.0.1:8080: api-server, 
 airflow-stop: $(STAMP)  ## stop what `make airflow` started
 	$(BIN)/python -m ingest airflow --stop
 
-bench: $(STAMP)  ## wall time and peak memory of the pipeline's steps (not a test)
-	$(BIN)/python bench/bench.py
+SCALE ?=
+bench: $(STAMP)  ## benchmarks (not tests): every step, make run cold/warm, scale 10 and 100; SCALE=N: the scale harness alone
+	$(BIN)/python bench/$(if $(SCALE),scale.py --scale $(SCALE),bench.py)
 
 bundle: $(STAMP)  ## regenerate data/bundle from the publishers' original files
 	$(BIN)/python -m ingest bundle

@@ -1,8 +1,12 @@
 """Benchmark: wall time and peak memory of the pipeline's steps. Prints figures; asserts nothing.
 
-    make bench            # or: .venv/bin/python bench/bench.py [--airflow]
+    make bench            # or: .venv/bin/python bench/bench.py [--no-airflow] [--scale N ...]
 
-Each measurement runs in a fresh process (peak RSS = the largest process in its tree).
+Side by side in one run: a cold and a warm `make run` (Airflow), `run --direct` cold and with
+nothing new (and whether the serving file's sha256 changed), each step alone, and the scale
+harness (bench/scale.py) at N = 10 and 100: dbt build against its bare-DuckDB floor, peak
+memory, parse and publish. Each measurement runs in a fresh process (peak RSS = the largest
+process in its tree). `make bench SCALE=N` runs the scale harness alone.
 """
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ def _measure_child(cmd: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--airflow", action="store_true", help="also time a full `airflow dags test` run")
+    parser.add_argument("--no-airflow", action="store_true", help="skip the cold and warm `make run` (Airflow)")
+    parser.add_argument("--scale", type=int, action="append", help="scale harness at N (default: 10 and 100)")
     parser.add_argument("--measure-json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_json:
@@ -55,8 +60,12 @@ def main() -> None:
         env = dict(os.environ, GOVWH_DATA_DIR=str(Path(tmp) / "data"), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
         env.pop("GOVWH_WAREHOUSE", None)
         run = [PY, "-m", "ingest", "run", "--direct"]
-        rows.append(("cold run (fetch+parse+dbt build+publish), bundle", *measure(run, env)))
-        rows.append(("second run, nothing new upstream", *measure(run, env)))
+        from ingest.landing import sha256_file
+
+        rows.append(("run --direct, cold (fetch+parse+build+publish+report)", *measure(run, env)))
+        served = sha256_file(Path(tmp) / "data" / "governance.duckdb")
+        rows.append(("run --direct, nothing new upstream", *measure(run, env)))
+        same = sha256_file(Path(tmp) / "data" / "governance.duckdb") == served
         rows.append(("dbt build alone (into the private build file)", *measure([PY, "-m", "ingest", "build"], env)))
         from ingest import catalogue
 
@@ -79,16 +88,38 @@ def main() -> None:
                  f"runpy.run_path({str(dag)!r}); print(time.perf_counter() - t)")
         dag_parse = float(subprocess.run([PY, "-c", probe], env=env_af, capture_output=True, text=True,
                                          check=True).stdout.strip().splitlines()[-1])
-        if args.airflow:
+        if not args.no_airflow:  # what `make run` runs, environment installed
             env_run = dict(env, GOVWH_DATA_DIR=str(Path(tmp) / "airflow-run"))
-            rows.append(("airflow dags test, cold (incl. db migrate)",
-                         *measure([PY, "-m", "ingest", "run"], env_run)))
-            rows.append(("airflow dags test, second run", *measure([PY, "-m", "ingest", "run"], env_run)))
+            rows.append(("make run, cold (Airflow set-up, both DAGs)", *measure([PY, "-m", "ingest", "run"], env_run)))
+            rows.append(("make run, warm (nothing new upstream)", *measure([PY, "-m", "ingest", "run"], env_run)))
 
-    print(f"{'measurement':<55} {'wall s':>8} {'peak MiB':>9}")
+    print(f"{'measurement':<58} {'wall s':>8} {'peak MiB':>9}")
     for name, wall, peak in rows:
-        print(f"{name:<55} {wall:>8.2f} {peak:>9.0f}")
+        print(f"{name:<58} {wall:>8.2f} {peak:>9.0f}")
+    print(f"serving file's sha256 after the nothing-new run: {'unchanged' if same else 'CHANGED'}")
     print(f"DAG file parse time once Airflow is imported: {dag_parse * 1000:.0f} ms")
+    _scales(args.scale or [10, 100])
+
+
+def _scales(scales: list[int]) -> None:
+    """The scale harness at each N, one line each (bench/results/<date>-scale<N>.json has it all)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import scale as harness
+
+    results = []
+    for n in scales:
+        result = harness.run_scale(n)
+        out = REPO / "bench" / "results" / f"{result['date']}-scale{n}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        results.append(result)
+    print(f"\n{'scale':>5} {'facts':>11} {'dbt build s':>11} {'floor s':>8} {'ratio':>6} {'build MiB':>9} "
+          f"{'parse s':>8} {'publish s':>9} {'report s':>8}")
+    for r in results:
+        s = r["steps"]
+        print(f"{r['scale']:>5} {r['facts']['total']:>11,} {s['dbt build (all tests)']['seconds']:>11.1f} "
+              f"{r['floor']['seconds']:>8.1f} {r['dbt_build_to_floor']:>6.2f} {s['dbt build (all tests)']['peak_mib']:>9} "
+              f"{s['parse (embedded data)']['seconds']:>8.1f} {s['publish']['seconds']:>9.2f} {s['report']['seconds']:>8.1f}")
 
 
 if __name__ == "__main__":

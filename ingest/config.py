@@ -17,6 +17,8 @@ GOVWH_CONNECT_TIMEOUT, GOVWH_READ_TIMEOUT   seconds per socket operation (defaul
 GOVWH_RETRIES         tries after the first on connection errors, 429 and 5xx (default 4)
 GOVWH_BACKOFF         backoff factor in seconds between tries, doubling each time (default 0.5)
 GOVWH_MAX_BYTES       largest file the fetcher accepts, in bytes (default 50 MiB)
+GOVWH_DBT_PROJECT_DIR the dbt project to build (default: <repo>/dbt_project); the scale harness
+                      points it at its own copy, whose seeds register its synthetic units
 """
 from __future__ import annotations
 
@@ -32,6 +34,20 @@ BUNDLE_DIR = REPO_ROOT / "data" / "bundle"
 CURATED_DIR = REPO_ROOT / "data" / "curated"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+
+# DuckDB's memory for the pipeline's own connections (the serving file, receipts, publish, report,
+# exports) and for dbt (profiles.yml says the same; a test keeps them equal). Without it DuckDB
+# takes up to 80% of RAM: 2.3 GB writing the serving file at 100x today's data (bench/scale.py).
+# Beyond it, DuckDB spills to disk. No progress bar: these are not interactive.
+DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def tune(con):
+    """Set the memory limit on a DuckDB connection (SET, not connect(config=...): a config would
+    clash with another connection of this process to the same file); returns the connection."""
+    con.execute("SET memory_limit = ?", [DUCKDB_MEMORY_LIMIT])
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 Origin = tuple[str, str, int]  # (scheme, host, port): what the fetcher's allowlist compares
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -100,6 +116,7 @@ class Settings:
     fetch_deadline: float = 900.0
     lock_wait: float = 0.0
     curated_dir: Path = CURATED_DIR
+    dbt_project_dir: Path = DBT_PROJECT_DIR
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Settings":
@@ -123,6 +140,7 @@ class Settings:
             backoff=_number(env, "GOVWH_BACKOFF", 0.5, 0, 60),
             max_bytes=int(_number(env, "GOVWH_MAX_BYTES", 50 * 1024 * 1024, 1, 10 * 1024 ** 3)),
             curated_dir=_path(env, "GOVWH_CURATED_DIR", CURATED_DIR),
+            dbt_project_dir=_path(env, "GOVWH_DBT_PROJECT_DIR", DBT_PROJECT_DIR),
         )
         values.update(overrides)
         if values["source_mode"] not in ("bundle", "live", "mirror"):
@@ -131,6 +149,11 @@ class Settings:
             raise ConfigError("GOVWH_SOURCE=mirror needs GOVWH_MIRROR (a base URL)")
         if values["mirror"] and url_origin(values["mirror"]) is None:
             raise ConfigError(f"GOVWH_MIRROR={values['mirror']!r} is not an http(s) URL with a host")
+        project = values["dbt_project_dir"]
+        missing = [n for n in ("dbt_project.yml", "profiles.yml") if not (project / n).is_file()]
+        if missing:
+            raise ConfigError(f"GOVWH_DBT_PROJECT_DIR={str(project)!r} is not a dbt project of this pipeline "
+                              f"(no {' or '.join(missing)} in it)")
         if values["warehouse"].suffix != ".duckdb":
             raise ConfigError(f"GOVWH_WAREHOUSE={str(values['warehouse'])!r} must name a .duckdb file")
         return cls(**values)

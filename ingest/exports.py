@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import Settings
+from .config import Settings, tune
 from .errors import PipelineError
 from .fsutil import replace_dir
 
@@ -119,7 +119,7 @@ def export_all(settings: Settings, progress=None, xlsx_facts: bool = False) -> d
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "parquet").mkdir(parents=True)
     (staging / "csv").mkdir()
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    con = tune(duckdb.connect(str(settings.warehouse), read_only=True))
     book = _Workbook(staging / XLSX_NAME)
     facts = _Workbook(staging / FACTS_XLSX_NAME) if xlsx_facts else None
     try:

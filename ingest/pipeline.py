@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from . import catalogue
-from .config import DBT_PROJECT_DIR, Settings
+from .config import Settings, tune
 from .errors import BuildFailed, PipelineError, StorageError
 from .fetch import Landed, fetch, make_session
 from .fsutil import replace_dir
@@ -73,7 +73,7 @@ def _fetch_all(settings: Settings, ids: list[str] | None, force: bool) -> list[L
 FINGERPRINT_SKIP = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
 
 
-def input_fingerprint(settings: Settings, project_dir: Path = DBT_PROJECT_DIR) -> str:
+def input_fingerprint(settings: Settings, project_dir: Path | None = None) -> str:
     """What a build depends on: the landed file of every publication in the catalogue (its
     sha256, curated files included), the dbt project (models, macros, seeds, tests, config),
     this package's code, and the versions of dbt and DuckDB. Equal fingerprints, equal builds."""
@@ -83,6 +83,7 @@ def input_fingerprint(settings: Settings, project_dir: Path = DBT_PROJECT_DIR) -
     from .config import REPO_ROOT
     from .landing import sha256_file
 
+    project_dir = project_dir or settings.dbt_project_dir
     digest = hashlib.sha256()
     store = RawStore(settings.raw_dir)
     for pub in catalogue.select(None, settings):
@@ -239,9 +240,10 @@ def dbt_env(settings: Settings, target_db: Path) -> dict:
     return env
 
 
-def dbt_command(*args: str) -> list[str]:
+def dbt_command(settings: Settings, *args: str) -> list[str]:
     exe = Path(sys.executable).parent / "dbt"
-    return [str(exe), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    project = str(settings.dbt_project_dir)
+    return [str(exe), *args, "--project-dir", project, "--profiles-dir", project]
 
 
 def build(settings: Settings) -> Path:
@@ -269,7 +271,7 @@ def _build(settings: Settings) -> Path:
     _say(f"[build] dbt build -> {target}")
     with open(log_path, "w", encoding="utf-8") as log_file:
         proc = subprocess.run(
-            dbt_command("build", "--target-path", str(settings.build_dir / "target"),
+            dbt_command(settings, "build", "--target-path", str(settings.build_dir / "target"),
                         "--log-path", str(settings.build_dir / "logs")),
             env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
         )
@@ -361,7 +363,7 @@ def docs(settings: Settings) -> Path:
         shutil.copyfile(built, copy)
         log_path = Path(tmp) / "dbt_docs.log"
         with open(log_path, "w", encoding="utf-8") as log_file:
-            proc = subprocess.run(dbt_command("docs", "generate", "--target-path", str(out), "--log-path", tmp),
+            proc = subprocess.run(dbt_command(settings, "docs", "generate", "--target-path", str(out), "--log-path", tmp),
                                   env=dbt_env(settings, copy), stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp)
         if proc.returncode != 0:
             raise BuildFailed(f"dbt docs generate failed: {_log_error(log_path)}")
@@ -427,7 +429,7 @@ def changes_line(settings: Settings, run_started: str | None = None) -> str:
 
 
 def summary(settings: Settings, run_started: str | None = None) -> str:
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    con = tune(duckdb.connect(str(settings.warehouse), read_only=True))
     try:
         coverage = con.execute(
             "select f.indicator_code, min(f.year), max(f.year), count(distinct f.year), count(*), "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from .config import Settings
+from .config import Settings, tune
 from .errors import PublishRefused
 from .landing import sha256_file
 
@@ -122,7 +122,7 @@ def write_serving_file(built: Path, manifest: dict) -> Path:
     for stale in (serving, Path(str(serving) + ".wal")):
         stale.unlink(missing_ok=True)
     docs = marts_docs(manifest)
-    con = duckdb.connect()
+    con = tune(duckdb.connect())
     try:
         con.execute("attach ? as build (read_only)", [str(built)])
         con.execute("attach ? as serve (storage_version ?)", [str(serving), STORAGE_VERSION])
@@ -152,7 +152,7 @@ def write_receipt(built: Path) -> dict:
     results = json.loads(results_file.read_text(encoding="utf-8"))
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     serving = write_serving_file(built, manifest)
-    con = duckdb.connect(str(serving), read_only=True)
+    con = tune(duckdb.connect(str(serving), read_only=True))
     try:
         marts = {name: con.execute(f"select count(*) from marts.{quote_ident(name)}").fetchone()[0]
                  for name in _contracted_marts(manifest)}
@@ -229,7 +229,7 @@ def verify_build(built: Path, expected_build_id: str | None = None) -> dict:
     if missing:
         refuse(f"{len(missing)} dbt nodes never ran, e.g. {missing[0]}")
     expected_marts = _contracted_marts(manifest)
-    con = duckdb.connect(str(serving), read_only=True)
+    con = tune(duckdb.connect(str(serving), read_only=True))
     try:
         present = {r[0] for r in con.execute("select table_name from information_schema.tables "
                                              "where table_schema = 'marts'").fetchall()}

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import duckdb
 from jinja2 import Environment, PackageLoader
 
-from .config import Settings
+from .config import Settings, tune
 from .fsutil import replace_dir
 from .publish import last_publish
 
@@ -113,7 +113,7 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
         encoding="utf-8")
 
     site = Site(settings, staging)
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    con = tune(duckdb.connect(str(settings.warehouse), read_only=True))
     try:
         _write_rankings(site, con)
         _write_units(site, con)

@@ -291,7 +291,8 @@ def govwh(settings: Settings, *args: str, env: dict | None = None, timeout: floa
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
     full_env.update({"GOVWH_DATA_DIR": str(settings.data_dir), "GOVWH_WAREHOUSE": str(settings.warehouse),
-                     "GOVWH_CURATED_DIR": str(settings.curated_dir), "PYTHONUNBUFFERED": "1"})
+                     "GOVWH_CURATED_DIR": str(settings.curated_dir),
+                     "GOVWH_DBT_PROJECT_DIR": str(settings.dbt_project_dir), "PYTHONUNBUFFERED": "1"})
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "ingest", *args], env=full_env, capture_output=True, text=True,
                           timeout=timeout)

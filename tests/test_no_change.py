@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 
-from ingest import pipeline
 from ingest.config import DBT_PROJECT_DIR
 
 from conftest import assert_untouched, curated_copy, govwh, make_settings, query, snapshot, write_curated
@@ -44,11 +43,21 @@ def test_a_changed_curated_file_rebuilds_and_publishes(warehouse_copy, tmp_path)
         "fingerprint"]
 
 
-def test_a_model_edit_changes_the_fingerprint(built_warehouse, tmp_path):
+def test_a_model_edit_rebuilds(warehouse_copy, tmp_path):
+    """The same project elsewhere is no change; an edit to one of its models is, and rebuilds
+    (a comment changes no table, so the publish then finds nothing new to serve)."""
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    same = pipeline.input_fingerprint(built_warehouse, project)
-    assert same == pipeline.input_fingerprint(built_warehouse, project)
+    settings = make_settings(warehouse_copy.data_dir, dbt_project_dir=project)
+    same = govwh(settings, "run", "--direct")
+    assert same.returncode == 0 and "[check] nothing new since 20" in same.stdout, same.stdout + same.stderr
     model = project / "models" / "marts" / "fct_rankings.sql"
     model.write_text(model.read_text() + "\n-- a comment is an edit too\n")
-    assert pipeline.input_fingerprint(built_warehouse, project) != same
+    before = snapshot(settings)
+    edited = govwh(settings, "run", "--direct")
+    assert edited.returncode == 0, edited.stderr
+    assert "[check]" not in edited.stdout and "[build]" in edited.stdout
+    assert "[publish] nothing new: the build's content equals the serving warehouse" in edited.stdout
+    assert snapshot(settings).serving_sha256 == before.serving_sha256
+    again = govwh(settings, "run", "--direct")  # the edit is now part of the last build's inputs
+    assert "[check] nothing new since 20" in again.stdout, again.stdout + again.stderr

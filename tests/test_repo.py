@@ -69,3 +69,12 @@ def test_every_setting_the_code_reads_is_documented_in_the_readme():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("**Settings**"):]
     assert sorted(v for v in used if f"`{v}`" not in table) == []
+
+
+def test_dbt_and_the_pipeline_give_duckdb_the_same_memory_limit():
+    import yaml
+
+    from ingest.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT
+
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
+    assert profile["governance"]["outputs"]["build"]["settings"]["memory_limit"] == DUCKDB_MEMORY_LIMIT == "1GB"

@@ -20,3 +20,12 @@
 {% macro rounding_tolerance(decimals_a, decimals_b) -%}
     (0.5 * pow(10, -least(coalesce({{ decimals_a }}, 15), coalesce({{ decimals_b }}, 15))) + 1e-9)
 {%- endmacro %}
+
+{# Every row of the publishers' files: the union of the tidy-schema staging models listed in
+   var('publisher_staging_models') (they share their columns). #}
+{% macro publisher_file_rows() -%}
+    {%- for model in var('publisher_staging_models') %}
+    {% if not loop.first %}union all by name{% endif %}
+    select * from {{ ref(model) }}
+    {%- endfor %}
+{%- endmacro %}

@@ -12,3 +12,23 @@ from {{ model }}
 group by {{ columns | join(', ') }}
 having count(*) > 1
 {% endtest %}
+
+{# A rank lies between 1 and the number of units of its level that existed in its year
+   (int_units): 64 provinces in 2006-2008, 63 later, thousands of communes in the scale harness. #}
+{% test rank_within_units(model, column_name) %}
+with ranked as (
+    select * from {{ model }}
+),
+existing as (
+    select m.level, m.year, count(*) as units
+    from (select distinct level, year from ranked) as m
+    join {{ ref('int_units') }} as u
+      on u.level = m.level and {{ unit_existed_in('u', 'm.year') }}
+    group by m.level, m.year
+)
+select t.*
+from ranked as t
+left join existing as e on e.level = t.level and e.year = t.year
+where t.{{ column_name }} is not null
+  and (t.{{ column_name }} < 1 or t.{{ column_name }} > coalesce(e.units, 0))
+{% endtest %}

@@ -1,10 +1,7 @@
 -- Every observation of every source in one shape: the publishers' workbooks (full precision)
 -- and the curated pages. Grain: indicator x level x unit x component x year x publication.
 with workbook_rows as (
-    -- both publisher-file staging models have the same columns
-    select * from {{ ref('stg_vcci__pci_scores') }}
-    union all by name
-    select * from {{ ref('stg_undp__papi_scores') }}
+    {{ publisher_file_rows() }}
 ),
 workbooks as (
     select publication_id, indicator_code, level, year, unit_name_as_published, province_key as unit_key,

@@ -1,9 +1,8 @@
--- Every row of the publishers' workbooks (PCI and PAPI staging have the same columns), with its
--- publication's citation: the scores, the sub-indicators and the published Min/Median/Max rows.
+-- Every row of the publishers' workbooks (the staging models of var('publisher_staging_models'),
+-- which share their columns), with its publication's citation: the scores, the sub-indicators
+-- and the published Min/Median/Max rows.
 with rows as (
-    select * from {{ ref('stg_vcci__pci_scores') }}
-    union all by name
-    select * from {{ ref('stg_undp__papi_scores') }}
+    {{ publisher_file_rows() }}
 )
 select
     r.*,

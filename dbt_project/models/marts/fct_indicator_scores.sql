@@ -11,12 +11,15 @@ with obs as (
     select * from {{ ref('int_observations') }}
     where value is not null or published_rank is not null or value_status in ('not_scored', 'no_data')
 ),
-value_pick as (
-    select *, row_number() over (
-        partition by indicator_code, level, unit_key, component_code, year
-        order by (value is null), source_priority, publication_preference, coalesce(value_decimals, 99) desc,
-                 flag_low_reliability, flag_derived, publication_id) as pick
+value_pick as (  -- the counts share the pick's partition: one pass, no aggregate joined back
+    select *,
+           row_number() over (fact order by (value is null), source_priority, publication_preference,
+                                   coalesce(value_decimals, 99) desc, flag_low_reliability, flag_derived,
+                                   publication_id) as pick,
+           count(*) over fact as observations,
+           count(value) over fact as observations_with_value
     from obs
+    window fact as (partition by indicator_code, level, unit_key, component_code, year)
 ),
 rank_pick as (
     select indicator_code, level, unit_key, component_code, year,
@@ -29,11 +32,6 @@ rank_pick as (
             order by source_priority, publication_preference, flag_derived, flag_word_rank, flag_order_of_listing, publication_id) as pick
         from obs where published_rank is not null
     ) where pick = 1
-),
-counts as (
-    select indicator_code, level, unit_key, component_code, year,
-           count(*) as observations, count(value) as observations_with_value
-    from obs group by all
 ),
 conflicted as (
     select distinct indicator_code, level, unit_key, component_code, year
@@ -56,8 +54,8 @@ select
     v.standard_error,
     r.published_rank,
     v.tier,
-    c.observations,
-    c.observations_with_value,
+    v.observations,
+    v.observations_with_value,
     k.indicator_code is not null as has_conflict,
     v.publication_id as value_publication_id,
     v.source_type as value_source_type,
@@ -74,7 +72,6 @@ select
     v.unit_name_as_published,
     v.component_name_as_published
 from value_pick as v
-join counts as c using (indicator_code, level, unit_key, component_code, year)
 left join rank_pick as r using (indicator_code, level, unit_key, component_code, year)
 left join conflicted as k using (indicator_code, level, unit_key, component_code, year)
 where v.pick = 1

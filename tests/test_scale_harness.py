@@ -1,0 +1,46 @@
+"""The scale harness (bench/scale.py) at N = 1: a SYNTHETIC commune-level publication as large as
+today's data goes through the real build, publish and report, and every dbt test passes on it.
+(Its timings are benchmark figures, printed by `make bench`, never asserted here.)"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import duckdb
+
+from ingest.config import REPO_ROOT
+
+
+def test_the_harness_at_scale_1_passes_every_dbt_test(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "scale.py"), "--scale", "1", "--keep",
+                           "--work", str(tmp_path / "work"), "--results", str(tmp_path / "results")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (path,) = (tmp_path / "results").glob("*-scale1.json")
+    result = json.loads(path.read_text())
+    units = result["units"]
+    # units x 20 years x 31 components, less the ceased unit's 10 years and the partial year's fifth
+    assert result["synthetic"] is True
+    assert result["facts"]["synthetic"] == units * 20 * 31 - 10 * 31 - (units // 5) * 31
+    assert result["facts"]["synthetic"] / result["facts"]["real"] > 0.9  # scale 1 = about today's size
+    assert result["floor"]["failing_tests"] == [] and result["floor"]["tests"] >= 90
+    assert result["floor"]["models"] == 37  # the 36 models of the project + the synthetic staging model
+    data = tmp_path / "work" / "scale1" / "data"
+    log = (data / "build" / "dbt_build.log").read_text()
+    assert "ERROR=0" in log and "WARN=0" in log
+    con = duckdb.connect(str(data / "governance.duckdb"), read_only=True)
+    try:
+        ranked = dict(con.execute(
+            "select year, count(*) from marts.fct_rankings where indicator_code = 'synthetic_commune' "
+            "and component_code = 'overall' and year in (2014, 2015, 2024) group by year").fetchall())
+        ties = con.execute(
+            "select count(*) from (select year, rank from marts.fct_rankings where indicator_code = "
+            "'synthetic_commune' and component_code = 'overall' group by year, rank having count(*) > 1)").fetchone()[0]
+        label = con.execute("select title from marts.dim_publication "
+                            "where publication_id = 'synthetic-commune-index'").fetchone()[0]
+    finally:
+        con.close()
+    assert ranked == {2014: units, 2015: units - 1, 2024: units - 1 - units // 5}
+    assert ties > 0 and label.startswith("SYNTHETIC")
+    assert "Xã Tổng Hợp" not in (REPO_ROOT / "dbt_project" / "seeds" / "provinces.csv").read_text()  # own seeds only
