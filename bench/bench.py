@@ -97,6 +97,8 @@ def main() -> None:
     for name, wall, peak in rows:
         print(f"{name:<58} {wall:>8.2f} {peak:>9.0f}")
     print(f"serving file's sha256 after the nothing-new run: {'unchanged' if same else 'CHANGED'}")
+    print("build = `govwh build` (dbt build with every test + the serving file and its receipt); dbt = dbt's "
+          "execution phase (run_results.json); floor = the same compiled SQL in one bare DuckDB process")
     print(f"DAG file parse time once Airflow is imported: {dag_parse * 1000:.0f} ms")
     _scales(args.scale or [10, 100])
 
@@ -113,12 +115,13 @@ def _scales(scales: list[int]) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         results.append(result)
-    print(f"\n{'scale':>5} {'facts':>11} {'dbt build s':>11} {'floor s':>8} {'ratio':>6} {'build MiB':>9} "
-          f"{'parse s':>8} {'publish s':>9} {'report s':>8}")
+    print(f"\n{'scale':>5} {'facts':>11} {'build s':>8} {'dbt s':>7} {'floor s':>8} {'ratio':>6} {'dbt ratio':>9} "
+          f"{'build MiB':>9} {'parse s':>8} {'publish s':>9} {'report s':>8}")
     for r in results:
         s = r["steps"]
-        print(f"{r['scale']:>5} {r['facts']['total']:>11,} {s['dbt build (all tests)']['seconds']:>11.1f} "
-              f"{r['floor']['seconds']:>8.1f} {r['dbt_build_to_floor']:>6.2f} {s['dbt build (all tests)']['peak_mib']:>9} "
+        print(f"{r['scale']:>5} {r['facts']['total']:>11,} {s['dbt build (all tests)']['seconds']:>8.1f} "
+              f"{r['dbt_execution_seconds']:>7.1f} {r['floor']['seconds']:>8.1f} {r['dbt_build_to_floor']:>6.2f} "
+              f"{r['dbt_execution_to_floor']:>9.2f} {s['dbt build (all tests)']['peak_mib']:>9} "
               f"{s['parse (embedded data)']['seconds']:>8.1f} {s['publish']['seconds']:>9.2f} {s['report']['seconds']:>8.1f}")
 
 
