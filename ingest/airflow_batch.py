@@ -18,11 +18,20 @@ stops at the first failing step and exits with its code.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import time
 
 BEGIN, END, SKIP = "[airflow-batch] begin ", "[airflow-batch] end ", "[airflow-batch] skip "
+
+
+def cause(output: str) -> str:
+    """The line of a failed command's output that says why: its exception's own line (not
+    SQLAlchemy's footer), else its last line."""
+    lines = output.strip().splitlines()
+    causes = [ln.strip() for ln in lines if re.match(r"\s*[\w.]*(Error|Exception): ", ln)]
+    return (causes or lines or ["no output"])[-1][:400]
 
 
 def _run_one(argv: list[str]) -> int:

@@ -116,7 +116,7 @@ def setup_steps(migrate: bool = True) -> list[dict]:
 def setup(env: dict[str, str] | None = None, migrate: bool = True) -> None:
     """Idempotent: migrate the metadata database, create the pool and the setup Variable (the
     three Airflow commands in one process: ingest/airflow_batch.py)."""
-    from .airflow_batch import END
+    from .airflow_batch import BEGIN, END, cause
 
     env = dict(os.environ) if env is None else env
     proc = subprocess.run([sys.executable, "-m", "ingest.airflow_batch", json.dumps(setup_steps(migrate))],
@@ -126,9 +126,9 @@ def setup(env: dict[str, str] | None = None, migrate: bool = True) -> None:
         if tail.startswith("0 "):
             print(f"[airflow-setup] airflow {' '.join(shlex.split(command)[:3])}: ok", flush=True)
     if proc.returncode != 0:
-        failing = shlex.split(done[-1][0])[:2] if done else ["set-up"]
-        tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-1:])[:400]
-        raise PipelineError(f"`airflow {' '.join(failing)}` failed: {tail}")
+        begun = [line[len(BEGIN):] for line in proc.stdout.splitlines() if line.startswith(BEGIN)]
+        failing = shlex.split(begun[-1])[:2] if begun else ["set-up"]  # the step that began last failed
+        raise PipelineError(f"`airflow {' '.join(failing)}` failed: {cause(proc.stderr + chr(10) + proc.stdout)}")
 
 
 def start(env: dict[str, str], home: Path) -> dict[str, int]:

@@ -43,10 +43,6 @@ def airflow_env(settings: Settings) -> dict:
     return env
 
 
-def _airflow() -> str:
-    return str(Path(sys.executable).parent / "airflow")
-
-
 def _setup_done(env: dict) -> Path | None:
     """The marker of a prepared metadata database, or None when setup must run first."""
     home = Path(env["AIRFLOW_HOME"])
@@ -73,7 +69,7 @@ def _run_batch(settings: Settings, runs: list[tuple[str, dict | None, bool]]) ->
     metadata database has none, in one Airflow process; progress lines echoed, one log per DAG."""
     import json
 
-    from .airflow_batch import BEGIN, END, SKIP
+    from .airflow_batch import BEGIN, END, SKIP, cause
     from .airflow_local import setup_steps
 
     env = airflow_env(settings)
@@ -89,7 +85,7 @@ def _run_batch(settings: Settings, runs: list[tuple[str, dict | None, bool]]) ->
         steps.append({"argv": argv, "if_published": only_if_published})
         dag_of[shlex.join(argv)] = dag_id
     log_file = open(home / "setup.log", "w", encoding="utf-8") if needs_setup else None
-    current, started, failed = None, time.perf_counter(), None
+    current, started, failed, last_begun = None, time.perf_counter(), None, "airflow set-up"
     proc = subprocess.Popen([sys.executable, "-m", "ingest.airflow_batch", json.dumps(steps)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     assert proc.stdout is not None
@@ -97,7 +93,7 @@ def _run_batch(settings: Settings, runs: list[tuple[str, dict | None, bool]]) ->
         for line in proc.stdout:
             if line.startswith(BEGIN):
                 command = line[len(BEGIN):].strip()
-                current = dag_of.get(command)
+                current, last_begun = dag_of.get(command), command
                 if current:
                     if needs_setup:  # every set-up step passed
                         marker.touch()
@@ -133,10 +129,10 @@ def _run_batch(settings: Settings, runs: list[tuple[str, dict | None, bool]]) ->
         if log_file:
             log_file.close()
     if failed is None and code != 0:
-        failed = ("dag", current) if current else ("setup", "airflow set-up")
+        failed = ("dag", current) if current else ("setup", last_begun)  # the step that began last
     if failed and failed[0] == "setup":
-        text = (home / "setup.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        raise PipelineError(f"`airflow {' '.join(shlex.split(failed[1])[:2])}` failed: {' '.join(text[-1:])[:400]} "
+        text = (home / "setup.log").read_text(encoding="utf-8", errors="replace")
+        raise PipelineError(f"`airflow {' '.join(shlex.split(failed[1])[:2])}` failed: {cause(text)} "
                             f"(log: {home / 'setup.log'})")
     if failed:
         log_path = home / f"last_run_{failed[1]}.log"

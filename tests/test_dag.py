@@ -2,6 +2,7 @@
 `airflow dags test` run builds the warehouse."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,18 @@ def test_a_re_run_airflow_publish_task_refuses_foreign_partial_and_failed_builds
     pipeline.build(settings)  # a later build, from another run: it passed, but it is not this run's
     assert "from another run, not build" in rerun_publish()
     assert_untouched(settings, before)
+
+
+def test_a_failing_setup_step_is_named_in_one_line(tmp_path):
+    """The set-up runs its Airflow commands in one process (ingest/airflow_batch.py); when one
+    fails, the error names that command, not the one before it."""
+    from ingest.airflow_local import setup
+    from ingest.errors import PipelineError
+
+    home = tmp_path / "airflow"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "GOVWH_"))}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False",
+               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path / 'no-such-folder' / 'airflow.db'}")
+    with pytest.raises(PipelineError, match=r"^`airflow db migrate` failed: .*unable to open database file"):
+        setup(env)
