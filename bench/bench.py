@@ -111,9 +111,7 @@ def _scales(scales: list[int]) -> None:
     results = []
     for n in scales:
         result = harness.run_scale(n)
-        out = REPO / "bench" / "results" / f"{result['date']}-scale{n}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        harness.save(result, REPO / "bench" / "results")
         results.append(result)
     print(f"\n{'scale':>5} {'facts':>11} {'build s':>8} {'dbt s':>7} {'floor s':>8} {'ratio':>6} {'dbt ratio':>9} "
           f"{'build MiB':>9} {'parse s':>8} {'publish s':>9} {'report s':>8}")

@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -240,6 +239,14 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None) -> 
     return result
 
 
+def save(result: dict, out_dir: Path) -> Path:
+    """bench/results/<date>-scale<N>.json (or out_dir/...)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{result['date']}-scale{result['scale']}.json"
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
 def _memory_limit(project: Path) -> str:
     import yaml
 
@@ -262,13 +269,11 @@ def main() -> None:
     parser.add_argument("--results", type=Path, help="folder for the JSON results (default bench/results)")
     args = parser.parse_args()
     out_dir = args.results or REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
     for scale in args.scale or [1]:
         if not 1 <= scale <= 1000:
             raise SystemExit(f"--scale must be 1..1000, not {scale}")
         result = run_scale(scale, keep=args.keep, work_root=args.work)
-        path = out_dir / f"{result['date']}-scale{scale}.json"
-        path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path = save(result, out_dir)
         print(f"scale {scale}: govwh build {result['steps']['dbt build (all tests)']['seconds']:.1f} s = "
               f"{result['dbt_build_to_floor']}x the bare-DuckDB floor ({result['floor']['seconds']:.1f} s); "
               f"dbt's execution {result['dbt_execution_seconds']:.1f} s = {result['dbt_execution_to_floor']}x; "

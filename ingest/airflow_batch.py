@@ -26,6 +26,16 @@ import time
 BEGIN, END, SKIP = "[airflow-batch] begin ", "[airflow-batch] end ", "[airflow-batch] skip "
 
 
+def ended(line: str) -> tuple[str, int]:
+    """(command, exit code) of an END line."""
+    command, _, tail = line[len(END):].strip().rpartition(" rc=")
+    return command, int(tail.split()[0])
+
+
+def setup_ok(command: str) -> str:
+    return f"[airflow-setup] airflow {' '.join(shlex.split(command)[:3])}: ok"
+
+
 def cause(output: str) -> str:
     """The line of a failed command's output that says why: its exception's own line (not
     SQLAlchemy's footer), else its last line."""

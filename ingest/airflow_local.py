@@ -116,15 +116,14 @@ def setup_steps(migrate: bool = True) -> list[dict]:
 def setup(env: dict[str, str] | None = None, migrate: bool = True) -> None:
     """Idempotent: migrate the metadata database, create the pool and the setup Variable (the
     three Airflow commands in one process: ingest/airflow_batch.py)."""
-    from .airflow_batch import BEGIN, END, cause
+    from .airflow_batch import BEGIN, END, cause, ended, setup_ok
 
     env = dict(os.environ) if env is None else env
     proc = subprocess.run([sys.executable, "-m", "ingest.airflow_batch", json.dumps(setup_steps(migrate))],
                           env=env, capture_output=True, text=True)
-    done = [line[len(END):].rpartition(" rc=") for line in proc.stdout.splitlines() if line.startswith(END)]
-    for command, _, tail in done:
-        if tail.startswith("0 "):
-            print(f"[airflow-setup] airflow {' '.join(shlex.split(command)[:3])}: ok", flush=True)
+    for command, code in (ended(line) for line in proc.stdout.splitlines() if line.startswith(END)):
+        if code == 0:
+            print(setup_ok(command), flush=True)
     if proc.returncode != 0:
         begun = [line[len(BEGIN):] for line in proc.stdout.splitlines() if line.startswith(BEGIN)]
         failing = shlex.split(begun[-1])[:2] if begun else ["set-up"]  # the step that began last failed

@@ -43,21 +43,13 @@ def airflow_env(settings: Settings) -> dict:
     return env
 
 
-def _setup_done(env: dict) -> Path | None:
-    """The marker of a prepared metadata database, or None when setup must run first."""
-    home = Path(env["AIRFLOW_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    marker = home / "govwh-setup.done"  # set up once per metadata database (and after upgrades of this code)
-    return marker if marker.exists() and (home / "airflow.db").exists() else None
-
-
 def run_dags(settings: Settings, force_fetch: bool = False, force: bool = False) -> Path:
     """The nightly DAG, then the serving DAG its Asset schedules (dags test runs one DAG), but
     only when the nightly run published: a night with nothing new serves what is already served.
     Set-up and both runs go through one Airflow process (ingest/airflow_batch.py)."""
     conf = {k: True for k, on in (("force_fetch", force_fetch), ("force", force)) if on}
-    serve_anyway = not (settings.data_dir / "exports").exists()
-    return _run_batch(settings, [(DAG_ID, conf or None, False), (SERVE_DAG_ID, None, not serve_anyway)])
+    exports_exist = (settings.data_dir / "exports").exists()  # else serve whatever the nightly run did
+    return _run_batch(settings, [(DAG_ID, conf or None, False), (SERVE_DAG_ID, None, exports_exist)])
 
 
 def run_dag(settings: Settings, dag_id: str = DAG_ID, conf: dict | None = None) -> Path:
@@ -69,13 +61,15 @@ def _run_batch(settings: Settings, runs: list[tuple[str, dict | None, bool]]) ->
     metadata database has none, in one Airflow process; progress lines echoed, one log per DAG."""
     import json
 
-    from .airflow_batch import BEGIN, END, SKIP, cause
+    from .airflow_batch import BEGIN, END, SKIP, cause, ended, setup_ok
     from .airflow_local import setup_steps
 
     env = airflow_env(settings)
     home = Path(env["AIRFLOW_HOME"])
-    marker = home / "govwh-setup.done"
-    steps, needs_setup = [], not _setup_done(env)
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / "govwh-setup.done"  # set up once per metadata database (and after upgrades of this code)
+    needs_setup = not (marker.exists() and (home / "airflow.db").exists())
+    steps = []
     if needs_setup:
         print("[airflow] preparing the metadata database (govwh airflow-setup)", flush=True)
         steps += setup_steps(migrate=True)
@@ -104,12 +98,11 @@ def _run_batch(settings: Settings, runs: list[tuple[str, dict | None, bool]]) ->
                     print(f"[airflow] airflow dags test {current} (full log: {log_path})", flush=True)
                     started = time.perf_counter()
             elif line.startswith(END):
-                command, _, tail = line[len(END):].strip().rpartition(" rc=")
-                code = int(tail.split()[0])
+                command, code = ended(line)
                 if log_file:
                     log_file.flush()  # _run_state reads it
                 if current is None and code == 0:
-                    print(f"[airflow-setup] airflow {' '.join(shlex.split(command)[:3])}: ok", flush=True)
+                    print(setup_ok(command), flush=True)
                 elif current is None:
                     failed = ("setup", command)
                 elif code == 0 and _run_state(home / f"last_run_{current}.log") == "success":

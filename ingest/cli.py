@@ -101,7 +101,6 @@ STEPS = {
     "build": pipeline.build,
     "publish": pipeline.publish,
     "report": pipeline.report,
-    "export": pipeline.export,
     "docs": pipeline.docs,
 }
 

@@ -18,7 +18,8 @@ GOVWH_RETRIES         tries after the first on connection errors, 429 and 5xx (d
 GOVWH_BACKOFF         backoff factor in seconds between tries, doubling each time (default 0.5)
 GOVWH_MAX_BYTES       largest file the fetcher accepts, in bytes (default 50 MiB)
 GOVWH_DBT_PROJECT_DIR the dbt project to build (default: <repo>/dbt_project); the scale harness
-                      points it at its own copy, whose seeds register its synthetic units
+                      points it at its own copy, whose seeds register its synthetic units (the
+                      parsers still resolve names with the repo's seeds, ingest.config.SEEDS_DIR)
 """
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ def test_a_re_run_airflow_publish_task_refuses_foreign_partial_and_failed_builds
 
 def test_a_failing_setup_step_is_named_in_one_line(tmp_path):
     """The set-up runs its Airflow commands in one process (ingest/airflow_batch.py); when one
-    fails, the error names that command, not the one before it."""
+    fails, the one-line error names that command and its exception's own line."""
     from ingest.airflow_local import setup
     from ingest.errors import PipelineError
 
