@@ -6,6 +6,8 @@ of units per year), so that a changed source is caught by a guard, not by an ana
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +112,10 @@ class PublisherFile(Publication):
     def original_name(self) -> str:
         return Path(self.original_relpath).name
 
+    def units_in(self, year: int) -> int:
+        """How many units the publication scores in a year (the unit-count guard)."""
+        return self.expected_units
+
     @property
     def count_component(self) -> str:
         """The component every unit of every year carries (the unit-count guard counts it): PAPI's
@@ -126,6 +132,121 @@ class PublisherFile(Publication):
 
     def parser_for(self, settings: Settings) -> str:
         return "tidy_bundle" if settings.source_mode == "bundle" else self.parser
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalBundle(PublisherFile):
+    """A publication registered by the operator in GOVWH_CATALOGUE_EXTRA: a tidy bundle (the tidy
+    table as gzipped CSV) in a local folder, fetched and landed from there whatever the source
+    mode and read by the tidy_bundle parser with all its guards (e.g. the scale harness's
+    synthetic publication)."""
+
+    local_file: Path
+    units_per_year: tuple[tuple[int, int], ...] = ()
+    format: str = "tidy-csv-gz"
+    parser: str = "tidy_bundle"
+    origin_path: str = ""
+    original_relpath: str = ""
+
+    @property
+    def bundle_file(self):
+        return self.local_file
+
+    @property
+    def original_name(self) -> str:
+        return self.local_file.name
+
+    @property
+    def cite(self) -> str:
+        return self.citation_url
+
+    def units_in(self, year: int) -> int:
+        return dict(self.units_per_year).get(year, self.expected_units)
+
+    def source_url(self, settings: Settings) -> str:
+        return self.local_file.resolve().as_uri()
+
+    def parser_for(self, settings: Settings) -> str:
+        return self.parser
+
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+_INDICATOR = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_TEXT_FIELDS = {"publisher": True, "title": True, "licence": True, "citation_url": False}
+_FIELDS = {"id", "indicator", "level", "years", "file", "expected_units", "units_per_year", "preference",
+           *_TEXT_FIELDS}
+
+
+def extra(path: Path | None) -> list[LocalBundle]:
+    """The publications registered in GOVWH_CATALOGUE_EXTRA (a JSON file), every field validated:
+
+        {"publications": [{"id": "...", "indicator": "...", "level": "province", "years": [2005, ...],
+          "publisher": "...", "title": "...", "licence": "...", "citation_url": "...",
+          "file": "<name>.csv.gz" (beside the JSON file), "expected_units": 63,
+          "units_per_year": {"2024": 60} (optional), "preference": 50 (optional)}]}
+    """
+    if path is None:
+        return []
+    where = f"GOVWH_CATALOGUE_EXTRA={str(path)!r}"
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CatalogueError(f"{where}: cannot read it as JSON ({type(exc).__name__}: {exc})") from exc
+    entries = doc.get("publications") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise CatalogueError(f"{where}: expected {{\"publications\": [...]}} with at least one entry")
+    pubs = [_local_bundle(e, i, Path(path), where) for i, e in enumerate(entries, start=1)]
+    ids = [p.id for p in pubs]
+    dup = sorted({i for i in ids if ids.count(i) > 1} | {i for i in ids if i in {c.id for c in CATALOGUE}})
+    if dup:
+        raise CatalogueError(f"{where}: publication id {dup[0]!r} is already taken")
+    return pubs
+
+
+def _local_bundle(e, i: int, path: Path, where: str) -> LocalBundle:
+    def bad(why: str) -> CatalogueError:
+        return CatalogueError(f"{where}: publication {i}: {why}")
+
+    if not isinstance(e, dict):
+        raise bad("is not an object")
+    unknown = sorted(set(e) - _FIELDS)
+    if unknown:
+        raise bad(f"unknown field {unknown[0]!r}")
+    if not isinstance(e.get("id"), str) or not _ID.match(e["id"]):
+        raise bad("id must be 3-64 lower-case letters, digits and '-'")
+    if not isinstance(e.get("indicator"), str) or not _INDICATOR.match(e["indicator"]):
+        raise bad("indicator must be a code of lower-case letters, digits and '_'")
+    if e.get("level") != "province":
+        raise bad("level must be 'province' (the unit names are resolved against the provinces' registry)")
+    years = e.get("years")
+    if not isinstance(years, list) or not years or not all(type(y) is int and 1990 <= y <= 2100 for y in years):
+        raise bad("years must be a list of years 1990..2100")
+    for name, required in _TEXT_FIELDS.items():
+        value = e.get(name, "")
+        if not isinstance(value, str) or len(value) > 500 or (required and not value.strip()) \
+                or any(ord(ch) < 32 for ch in value):
+            raise bad(f"{name} must be a single line of text" + (" (required)" if required else ""))
+    units = e.get("expected_units")
+    if type(units) is not int or not 1 <= units <= 1_000_000:
+        raise bad("expected_units must be a whole number 1..1000000")
+    per_year = e.get("units_per_year", {})
+    if not isinstance(per_year, dict) or not all(
+            k.isdigit() and int(k) in years and type(v) is int and 0 <= v <= units for k, v in per_year.items()):
+        raise bad("units_per_year must map years of the publication to whole numbers up to expected_units")
+    preference = e.get("preference", 50)
+    if type(preference) is not int or not 0 <= preference <= 100:
+        raise bad("preference must be a whole number 0..100")
+    name = e.get("file")
+    folder = path.resolve().parent
+    if not isinstance(name, str) or not name.endswith(".csv.gz") or Path(name).name != name \
+            or not (folder / name).is_file():
+        raise bad(f"file must name a .csv.gz file beside {path.name} (not a path)")
+    return LocalBundle(
+        id=e["id"], indicator=e["indicator"], level="province", years=tuple(sorted(set(years))),
+        publisher=e["publisher"], title=e["title"], licence=e["licence"], citation_url=e.get("citation_url", ""),
+        source_type="publisher_file", local_file=folder / name, expected_units=units,
+        units_per_year=tuple(sorted((int(k), v) for k, v in per_year.items())), preference=preference,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,7 +344,7 @@ CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in range(2005, 2020))
 CURATED_LICENCE = "Figures quoted from a public page, with its citation; cite the page and its publisher."
 
 
-def curated(folder: Path = CURATED_DIR) -> list[CuratedPage]:
+def curated(folder: Path = CURATED_DIR, taken: tuple[str, ...] = ()) -> list[CuratedPage]:
     """One publication per curated intake file (data/curated/*.csv), described by its header."""
     from .parsers.curated import read_header, read_text  # the curated format's reader owns the rules
 
@@ -239,7 +360,7 @@ def curated(folder: Path = CURATED_DIR) -> list[CuratedPage]:
             id=header["publication"], publisher=header["publisher"], title=header["title"], licence=CURATED_LICENCE,
             local_file=path, source_type=header["source_type"], citation_url=header["source_url"],
         ))
-    clash = [p for p in pubs if p.id in {c.id for c in CATALOGUE}]
+    clash = [p for p in pubs if p.id in {c.id for c in CATALOGUE} | set(taken)]
     if clash:
         raise CatalogueError(f"curated file {clash[0].local_file.name} uses the publication id {clash[0].id!r} "
                              "of a publisher file in the catalogue")
@@ -247,8 +368,10 @@ def curated(folder: Path = CURATED_DIR) -> list[CuratedPage]:
 
 
 def publications(settings: Settings | None = None) -> list[Publication]:
+    """The catalogue's publisher files, the operator's registered ones, then the curated pages."""
     folder = settings.curated_dir if settings is not None else CURATED_DIR
-    return list(CATALOGUE) + curated(folder)
+    local = extra(settings.catalogue_extra) if settings is not None else []
+    return list(CATALOGUE) + local + curated(folder, tuple(p.id for p in local))
 
 
 def get(publication_id: str, settings: Settings | None = None) -> Publication:

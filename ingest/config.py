@@ -18,8 +18,12 @@ GOVWH_RETRIES         tries after the first on connection errors, 429 and 5xx (d
 GOVWH_BACKOFF         backoff factor in seconds between tries, doubling each time (default 0.5)
 GOVWH_MAX_BYTES       largest file the fetcher accepts, in bytes (default 50 MiB)
 GOVWH_DBT_PROJECT_DIR the dbt project to build (default: <repo>/dbt_project); the scale harness
-                      points it at its own copy, whose seeds register its synthetic units (the
-                      parsers still resolve names with the repo's seeds, ingest.config.SEEDS_DIR)
+                      points it at its own copy, whose seeds register its synthetic units. The
+                      publisher files' parsers resolve unit names with its seeds too (the curated
+                      parser keeps the repo's: ingest.config.SEEDS_DIR)
+GOVWH_CATALOGUE_EXTRA a JSON file registering more publications, each a tidy bundle (.csv.gz)
+                      beside it (default: none); see ingest.catalogue.extra. The scale harness
+                      registers its synthetic publication this way
 """
 from __future__ import annotations
 
@@ -118,6 +122,7 @@ class Settings:
     lock_wait: float = 0.0
     curated_dir: Path = CURATED_DIR
     dbt_project_dir: Path = DBT_PROJECT_DIR
+    catalogue_extra: Path | None = None
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Settings":
@@ -142,6 +147,8 @@ class Settings:
             max_bytes=int(_number(env, "GOVWH_MAX_BYTES", 50 * 1024 * 1024, 1, 10 * 1024 ** 3)),
             curated_dir=_path(env, "GOVWH_CURATED_DIR", CURATED_DIR),
             dbt_project_dir=_path(env, "GOVWH_DBT_PROJECT_DIR", DBT_PROJECT_DIR),
+            catalogue_extra=_path(env, "GOVWH_CATALOGUE_EXTRA", None) if env.get("GOVWH_CATALOGUE_EXTRA", "").strip()
+            else None,
         )
         values.update(overrides)
         if values["source_mode"] not in ("bundle", "live", "mirror"):
@@ -155,9 +162,17 @@ class Settings:
         if missing:
             raise ConfigError(f"GOVWH_DBT_PROJECT_DIR={str(project)!r} is not a dbt project of this pipeline "
                               f"(no {' or '.join(missing)} in it)")
+        extra = values["catalogue_extra"]
+        if extra is not None and (extra.suffix != ".json" or not extra.is_file()):
+            raise ConfigError(f"GOVWH_CATALOGUE_EXTRA={str(extra)!r} must name an existing .json file")
         if values["warehouse"].suffix != ".duckdb":
             raise ConfigError(f"GOVWH_WAREHOUSE={str(values['warehouse'])!r} must name a .duckdb file")
         return cls(**values)
+
+    @property
+    def seeds_dir(self) -> Path:
+        """The seeds of the project being built: the registry the publisher files' names resolve with."""
+        return self.dbt_project_dir / "seeds"
 
     @property
     def raw_dir(self) -> Path:

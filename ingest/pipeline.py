@@ -89,6 +89,8 @@ def input_fingerprint(settings: Settings, project_dir: Path | None = None) -> st
     for pub in catalogue.select(None, settings):
         rec = store.latest(pub.source_url(settings))
         digest.update(f"raw {pub.id} {pub.parser_for(settings)} {rec['sha256'] if rec else '-'}\n".encode())
+    if settings.catalogue_extra is not None:  # titles, years, unit counts of registered publications
+        digest.update(f"catalogue {sha256_file(settings.catalogue_extra)}\n".encode())
     for folder in (project_dir, REPO_ROOT / "ingest"):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not FINGERPRINT_SKIP & set(path.relative_to(folder).parts):
@@ -169,19 +171,20 @@ def _parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]
             path, rec = _landed_file(pub, settings, store)
             parser = pub.parser_for(settings)
             ctx = ParseContext(path=path, label=f"{pub.id} ({Path(rec['url']).name})",
-                               source_sha256=rec["sha256"], source_file=pub.original_name)
+                               source_sha256=rec["sha256"], source_file=pub.original_name,
+                               seeds_dir=settings.seeds_dir, scratch_dir=staging)
             started = time.perf_counter()
             result = parse(parser, pub, ctx)
             out = staging / pub.parsed_folder / f"{pub.id}.parquet"
             if out.resolve().parent != (staging / pub.parsed_folder).resolve():  # ids are checked at intake too
                 raise PipelineError(f"publication id {pub.id!r} would write outside {staging}")
-            write_parquet(result.rows, out, rec["sha256"], result.columns, result.types)
+            result.write(out, rec["sha256"])
             for w in result.warnings:
                 _say(f"  warning: {w}")
             if not pub.is_curated:
-                _say(f"[parse {i:>3}/{len(pubs)}] {pub.id:<22} {len(result.rows):>6} rows  "
+                _say(f"[parse {i:>3}/{len(pubs)}] {pub.id:<22} {result.count:>6} rows  "
                      f"({parser}, {time.perf_counter() - started:.2f}s)")
-            results.append(Parsed(pub.id, len(result.rows), settings.parsed_dir / pub.parsed_folder / out.name,
+            results.append(Parsed(pub.id, result.count, settings.parsed_dir / pub.parsed_folder / out.name,
                                   result.warnings))
         curated_rows = sum(r.rows for r, p in zip(results, pubs) if p.is_curated)
         if curated_rows:
@@ -275,6 +278,7 @@ def _build(settings: Settings) -> Path:
                         "--log-path", str(settings.build_dir / "logs")),
             env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
         )
+    dbt_seconds = time.perf_counter() - started
     results = _dbt_results(results_path)
     failed = [r for r in results or [] if r["status"] in ("error", "fail", "runtime error")]
     if proc.returncode != 0 or failed or results is None:
@@ -293,7 +297,7 @@ def _build(settings: Settings) -> Path:
         raise BuildFailed(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
                           f"The serving warehouse was not touched. Log: {log_path}")
     try:
-        receipt = write_receipt(target)
+        receipt = write_receipt(target, dbt_seconds)
     except (OSError, duckdb.Error) as exc:
         for partial in (serving, Path(str(serving) + ".wal"), receipt_path(target)):
             partial.unlink(missing_ok=True)
@@ -302,8 +306,8 @@ def _build(settings: Settings) -> Path:
                                "again (the serving warehouse was not touched)") from exc
         raise
     passed = sum(1 for r in results if r["status"] in ("success", "pass"))
-    _say(f"[build] {passed} models, seeds and tests passed in {time.perf_counter() - started:.1f}s "
-         f"(build {receipt['build_id'][:12]})")
+    _say(f"[build] {passed} models, seeds and tests passed in {dbt_seconds:.1f}s; serving file and receipt "
+         f"{receipt['seconds']['serving_file']:.1f}s (build {receipt['build_id'][:12]})")
     return target
 
 

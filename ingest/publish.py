@@ -145,8 +145,10 @@ def write_serving_file(built: Path, manifest: dict) -> Path:
     return serving
 
 
-def write_receipt(built: Path) -> dict:
-    """Called by the build step after dbt passed: write the serving file, then record what passed."""
+def write_receipt(built: Path, dbt_seconds: float | None = None) -> dict:
+    """Called by the build step after dbt passed: write the serving file, then record what passed
+    (and how long dbt and the serving file took: the scale harness reads them)."""
+    started = time.perf_counter()
     target_dir = built.parent / "target"
     results_file, manifest_file = target_dir / "run_results.json", target_dir / "manifest.json"
     results = json.loads(results_file.read_text(encoding="utf-8"))
@@ -171,6 +173,8 @@ def write_receipt(built: Path) -> dict:
         "nodes": len(results.get("results", [])),
         "marts": marts,
         "content_digest": digest_of(tables),
+        "seconds": {"dbt": round(dbt_seconds, 2) if dbt_seconds is not None else None,
+                    "serving_file": round(time.perf_counter() - started, 2)},
     }
     tmp = receipt_path(built).with_suffix(".tmp")
     tmp.write_text(json.dumps(receipt, indent=1), encoding="utf-8")

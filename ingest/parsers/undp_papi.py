@@ -79,7 +79,7 @@ DIMENSION_BOUNDS = (1.0, 10.0)
 
 def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     book = Workbook(ctx.path, ctx.label)
-    registry = names.provinces()
+    registry = names.provinces(ctx.seeds_dir)
     out: list[TidyRow] = []
     warnings: list[str] = []
     try:

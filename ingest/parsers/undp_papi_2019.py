@@ -108,7 +108,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         raise LayoutError(ctx.label, str(exc), sheet=sheet, row=1) from exc
     item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label)
 
-    registry = names.provinces()
+    registry = names.provinces(ctx.seeds_dir)
     out: list[TidyRow] = []
     seen: dict[str, int] = {}
 

@@ -116,7 +116,7 @@ class _Collector:
 
     def __init__(self, pub: PublisherFile, ctx: ParseContext, sheet: str):
         self.pub, self.ctx, self.sheet = pub, ctx, sheet
-        self.registry = names.provinces()
+        self.registry = names.provinces(ctx.seeds_dir)
         self.figures: dict[tuple[str, str], dict] = {}  # (unit_code, role) -> figure
         self.component_names: dict[str, str] = {}
 

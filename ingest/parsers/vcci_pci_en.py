@@ -80,7 +80,7 @@ class _Sheet:
         self.header = self.rows[0]
         if names.fold(self.header[0] or "") != "province":
             raise LayoutError(ctx.label, f"expected 'Province' in A1, found {self.header[0]!r}", sheet=sheet, row=1)
-        registry = names.provinces()
+        registry = names.provinces(ctx.seeds_dir)
         self.units: list[tuple[int, str, str]] = []  # (row index, name as published, code)
         self.aggregates: list[tuple[int, str, str]] = []  # (row index, label, kind)
         self.spotlight: int | None = None
