@@ -32,3 +32,12 @@ left join existing as e on e.level = t.level and e.year = t.year
 where t.{{ column_name }} is not null
   and (t.{{ column_name }} < 1 or t.{{ column_name }} > coalesce(e.units, 0))
 {% endtest %}
+
+{# Columns that hold one value per group (null counted as a value): fct_indicator_scores joins a
+   publication's lineage (file, hashes, URL) after its pick instead of carrying it through. #}
+{% test constant_per(model, group_by, columns) %}
+select {{ group_by }}
+from {{ model }}
+group by {{ group_by }}
+having {% for c in columns %}{% if not loop.first %} or {% endif %}min(coalesce({{ c }}, '')) <> max(coalesce({{ c }}, '')){% endfor %}
+{% endtest %}

@@ -7,9 +7,20 @@
 -- then one not flagged low-reliability or derived; then the publication id (stable tie-break).
 -- The published rank is chosen the same way among sources that printed a rank, preferring a
 -- rank printed as a number over one read from wording ("came last") or derived ("up 2 places").
-with obs as (
-    select * from {{ ref('int_observations') }}
+with obs as (  -- only what the pick needs: lineage that is the publication's own is joined after it
+    select indicator_code, level, unit_key, component_code, year, publication_id,
+           value, value_decimals, value_status, ci_low, ci_high, standard_error, published_rank, tier,
+           source_type, source_priority, publication_preference,
+           flag_low_reliability, flag_derived, flag_word_rank, flag_order_of_listing,
+           unit_name, unit_name_as_published, component_name_as_published, source_location
+    from {{ ref('int_observations') }}
     where value is not null or published_rank is not null or value_status in ('not_scored', 'no_data')
+),
+lineage as (  -- one row per publication (tested on int_observations: lineage_is_per_publication)
+    select publication_id, any_value(source_url) as source_url, any_value(source_file) as source_file,
+           any_value(source_sha256) as source_sha256, any_value(landed_sha256) as landed_sha256
+    from {{ ref('int_observations') }}
+    group by publication_id
 ),
 value_pick as (  -- the counts share the pick's partition: one pass, no aggregate joined back
     select *,
@@ -59,11 +70,11 @@ select
     k.indicator_code is not null as has_conflict,
     v.publication_id as value_publication_id,
     v.source_type as value_source_type,
-    v.source_url as value_source_url,
-    v.source_file,
+    l.source_url as value_source_url,
+    l.source_file,
     v.source_location,
-    v.source_sha256,
-    v.landed_sha256,
+    l.source_sha256,
+    l.landed_sha256,
     r.rank_publication_id,
     r.rank_source_type,
     r.rank_from_wording,
@@ -74,4 +85,5 @@ select
 from value_pick as v
 left join rank_pick as r using (indicator_code, level, unit_key, component_code, year)
 left join conflicted as k using (indicator_code, level, unit_key, component_code, year)
+join lineage as l on l.publication_id = v.publication_id
 where v.pick = 1
