@@ -1,5 +1,6 @@
 """The scale harness (bench/scale.py) at N = 1: a SYNTHETIC commune-level publication as large as
-today's data goes through the real build, publish and report, and every dbt test passes on it.
+today's data, a raw file registered through GOVWH_CATALOGUE_EXTRA, goes through the real fetch
+and land, parse, build, publish and report, and every dbt test passes on it.
 (Its timings are benchmark figures, printed by `make bench`, never asserted here.)"""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import duckdb
 
 from ingest.config import REPO_ROOT
+from ingest.landing import sha256_file
 
 
 def test_the_harness_at_scale_1_passes_every_dbt_test(tmp_path):
@@ -27,6 +29,14 @@ def test_the_harness_at_scale_1_passes_every_dbt_test(tmp_path):
     assert result["floor"]["failing_tests"] == [] and result["floor"]["tests"] >= 90
     assert result["floor"]["models"] == 37  # the 36 models of the project + the synthetic staging model
     data = tmp_path / "work" / "scale1" / "data"
+    raw_file = tmp_path / "work" / "scale1" / "synthetic" / "synthetic-commune-index.csv.gz"
+    landed = [json.loads(line) for line in (data / "raw" / "manifest.jsonl").read_text().splitlines()]
+    (record,) = [r for r in landed if r["url"] == raw_file.as_uri()]  # fetched and landed by the fetcher
+    assert record["sha256"] == sha256_file(raw_file) and record["outcome"] == "landed"
+    assert (data / "raw" / record["raw_path"]).read_bytes() == raw_file.read_bytes()
+    parsed = data / "parsed" / "synthetic_commune" / "synthetic-commune-index.parquet"  # by the tidy_bundle parser
+    assert duckdb.execute("select count(*), count(distinct landed_sha256), min(landed_sha256) from read_parquet(?)",
+                          [str(parsed)]).fetchone() == (result["facts"]["synthetic"], 1, record["sha256"])
     log = (data / "build" / "dbt_build.log").read_text()
     assert "ERROR=0" in log and "WARN=0" in log
     con = duckdb.connect(str(data / "governance.duckdb"), read_only=True)
