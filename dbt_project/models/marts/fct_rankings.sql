@@ -15,8 +15,10 @@
 with ranked_indicators as (
     select indicator_code from {{ ref('indicators') }} where is_ranked
 ),
-scores as (
-    select * from {{ ref('fct_indicator_scores') }}
+scores as (  -- what ranking needs: narrow rows through the windows and joins; the rest of each fact
+                -- is joined once, at the end
+    select indicator_code, level, year, component_code, unit_key, value, published_rank, ci_low, ci_high
+    from {{ ref('fct_indicator_scores') }}
     where level in ('province', 'ministry') and indicator_code in (select indicator_code from ranked_indicators)
 ),
 tables as (
@@ -48,7 +50,7 @@ computed as (
 ),
 ranked as (
     select
-        s.*,
+        s.indicator_code, s.level, s.year, s.component_code, s.unit_key, s.ci_low, s.ci_high,
         coalesce(s.published_rank, c.computed_rank)::integer as rank,
         case when s.published_rank is not null then 'published'
              when c.computed_rank is not null and st.year is not null then 'publisher_order'
@@ -90,18 +92,18 @@ previous_year as (
     from ranked_years
 )
 select
-    r.indicator_code || ':' || r.level || ':' || r.unit_key || ':' || r.component_code || ':' || r.year as ranking_id,
-    r.indicator_code,
-    r.level,
-    r.year,
-    r.unit_key,
-    r.unit_name,
-    r.component_code,
-    r.value as score,
-    r.value_2dp as score_2dp,
-    r.ci_low,
-    r.ci_high,
-    r.standard_error,
+    f.indicator_code || ':' || f.level || ':' || f.unit_key || ':' || f.component_code || ':' || f.year as ranking_id,
+    f.indicator_code,
+    f.level,
+    f.year,
+    f.unit_key,
+    f.unit_name,
+    f.component_code,
+    f.value as score,
+    f.value_2dp as score_2dp,
+    f.ci_low,
+    f.ci_high,
+    f.standard_error,
     r.rank,
     r.rank_source,
     b.rank_best::integer as rank_best,
@@ -109,7 +111,7 @@ select
     r.units_ranked,
     case when r.rank is not null and r.units_ranked is not null
          then r.rank || ' of ' || r.units_ranked end as rank_label,
-    r.tier,
+    f.tier,
     r.table_is_complete,
     case when r.table_is_complete and r.rank is not null and r.units_ranked > 1
          then round(100.0 * (r.units_ranked - r.rank) / (r.units_ranked - 1), 1) end as percentile,
@@ -118,18 +120,25 @@ select
     prev.rank as previous_rank,
     prev.units_ranked as previous_units_ranked,
     (prev.rank - r.rank)::integer as rank_change,
-    r.rank_from_wording,
-    r.rank_derived,
-    r.rank_from_order_of_listing,
-    r.has_conflict,
-    r.value_source_type,
-    r.value_publication_id,
-    r.value_source_url,
-    r.rank_publication_id,
+    f.rank_from_wording,
+    f.rank_derived,
+    f.rank_from_order_of_listing,
+    f.has_conflict,
+    f.value_source_type,
+    f.value_publication_id,
+    f.value_source_url,
+    f.rank_publication_id,
     c.current_province_key
 from ranked as r
-left join bands as b using (indicator_code, level, year, component_code, unit_key)
-left join previous_year as p using (indicator_code, level, component_code, year)
+join {{ ref('fct_indicator_scores') }} as f
+    on f.indicator_code = r.indicator_code and f.level = r.level and f.year = r.year
+   and f.component_code = r.component_code and f.unit_key = r.unit_key
+left join bands as b
+    on b.indicator_code = r.indicator_code and b.level = r.level and b.year = r.year
+   and b.component_code = r.component_code and b.unit_key = r.unit_key
+left join previous_year as p
+    on p.indicator_code = r.indicator_code and p.level = r.level and p.component_code = r.component_code
+   and p.year = r.year
 left join ranked as prev
     on prev.indicator_code = r.indicator_code and prev.level = r.level and prev.component_code = r.component_code
    and prev.unit_key = r.unit_key and prev.year = p.previous_ranked_year and r.rank is not null
