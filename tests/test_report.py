@@ -144,6 +144,8 @@ def test_bump_chart_adds_a_selected_province(browser, served):
 
 
 def _map_classes(page) -> dict[str, int]:
+    # the map is drawn by script after the page loads: on a busy machine, after "networkidle"
+    page.wait_for_function("document.querySelectorAll('.province-map path').length > 0", timeout=30_000)
     return page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('.province-map path'))
         .map(p => [p.dataset.unit, Number(p.dataset.class)]))""")
 
