@@ -161,9 +161,8 @@ def write_synthetic(folder: Path, units: int, scale: int) -> tuple[Path, int]:
     it (catalogue.json, for GOVWH_CATALOGUE_EXTRA). Returns the catalogue's path and the row count."""
     import duckdb
 
-    from ingest.tidy import COLUMNS
-
     from ingest.config import tune
+    from ingest.tidy import COLUMNS
 
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{PUBLICATION}.csv.gz"
@@ -312,6 +311,7 @@ def main() -> None:
               f"govwh build {result['steps']['dbt build (all tests)']['seconds']:.1f} s = "
               f"{result['govwh_build_to_floor']}x; peak {result['steps']['dbt build (all tests)']['peak_mib']} MiB "
               f"-> {path}", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -101,7 +102,7 @@ def test_a_bad_bundle_is_named_by_file_line_and_cause(case, tmp_path):
     with pytest.raises(LayoutError) as err:
         parse("tidy_bundle", PUB, _ctx(path))
     assert str(err.value).startswith(f"{PUB.id} (edited.csv.gz)") and "\n" not in str(err.value)
-    assert __import__("re").search(pattern, str(err.value)), str(err.value)
+    assert re.search(pattern, str(err.value)), str(err.value)
 
 
 def test_a_truncated_bundle_is_refused(tmp_path):

@@ -11,6 +11,7 @@ which the pipeline writes to Parquet the same way: see ParseResult.table.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +60,6 @@ class TableResult:
         self.con, self.select_sql, self.count = con, select_sql, count
 
     def write(self, path: Path, landed_sha256: str) -> None:
-        import os
-
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = str(path) + ".tmp"
         try:

@@ -98,8 +98,10 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         # rows in file order (insertion order is kept; line 1 is the header), an empty field as NULL
         con.execute("CREATE TEMP VIEW raw AS SELECT " + ", ".join(f"nullif({c}, '') AS {c}" for c in COLUMNS)
                     + ", rowid + 2 AS line FROM bundle")
-        _check(con, pub, ctx)
         count = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+        if count == 0:
+            raise LayoutError(label, "bundle holds no rows")
+        _check(con, pub, ctx)
         return ParseResult(rows=[], table=TableResult(con, SELECT, count))
     except BaseException:
         con.close()
@@ -108,8 +110,6 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
 
 def _check(con, pub: PublisherFile, ctx: ParseContext) -> None:
     label = ctx.label
-    if con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0:
-        raise LayoutError(label, "bundle holds no rows")
     bad = _first(con, "SELECT line FROM raw WHERE year IS NULL")
     if bad:
         raise LayoutError(label, "bad value (year is empty)", row=bad[0])
