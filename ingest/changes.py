@@ -4,18 +4,27 @@ At publish time the new serving file is compared with the one it replaces (both 
 read-only to one DuckDB connection; the comparison is the SQL below, nothing row by row in
 Python): figures added, changed (old and new value, both sources), removed, ranks changed, and
 new disagreements between sources. The rows are appended to `$GOVWH_DATA_DIR/changes.duckdb`
-(table publish_changes, kept beside the publish log, like it append-only) and the counts go into
+(table publish_changes, kept beside the publish log, like it append-only; written on a copy that
+replaces it, so a reader holding it open never blocks a publish; an unreadable one is moved aside) and the counts go into
 the publish log record. The first publish has nothing to compare with: it records its counts
 only. `govwh changes [--since DATE]` prints the log; the report has a "What changed" page.
 """
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
 from .config import Settings
+from .errors import PipelineError
+from .faults import failpoint
+
+log = logging.getLogger("ingest")
 
 KINDS = ("added", "changed", "removed", "rank_changed", "new_conflict")
 
@@ -109,15 +118,15 @@ class Comparison:
         found = dict(self.con.execute("select change, count(*) from found group by 1").fetchall())
         self.counts = {kind: found.get(kind, 0) for kind in KINDS}
 
-    def record(self, settings: Settings, published_at: str, build_id: str) -> None:
-        """Append the changes to the change log (after the new file is served)."""
+    def record(self, settings: Settings, published_at: str, build_id: str) -> str:
+        """Append the changes to the change log (after the new file is served). Never raises: the
+        publish has happened; returns what became of the log, for the publish record."""
         try:
             if self.first:
-                return
-            self.con.execute("attach ? as log", [str(changes_path(settings))])
-            self.con.execute(CREATE.replace("publish_changes", "log.publish_changes"))
-            self.con.execute("insert into log.publish_changes select ?, ?, * from found", [published_at, build_id])
-            self.con.execute("detach log")
+                return "first publish: nothing to compare with"
+            return append(settings, self.con, published_at, build_id)
+        except Exception as exc:  # a full disk, a bug: the publish stands, its record says why
+            return _missing(settings, exc)
         finally:
             self.con.close()
 
@@ -131,11 +140,71 @@ class Unavailable:
     def __init__(self, reason: str):
         self.counts = {"unavailable": reason}
 
-    def record(self, settings: Settings, published_at: str, build_id: str) -> None:
-        pass
+    def record(self, settings: Settings, published_at: str, build_id: str) -> str:
+        return f"missing: not compared ({self.counts['unavailable']})"
 
     def close(self) -> None:
         pass
+
+
+def _missing(settings: Settings, exc: BaseException) -> str:
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    log.warning("change log not written: %s", reason, exc_info=exc)
+    _warn(f"the change log {changes_path(settings)} was not written ({reason}); the publish stands and its "
+          "record says the change summary is missing")
+    return f"missing: {reason}"
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def append(settings: Settings, found_con, published_at: str, build_id: str) -> str:
+    """Append this publish's rows to a copy of the change log and rename the copy into place: a
+    reader holding the log open (even read-only, which locks the file) never blocks a publish, and
+    a crash leaves the old log whole. A log that cannot be opened is moved aside, with a warning,
+    and a new one starts with this publish."""
+    path = changes_path(settings)
+    work = path.with_name(path.name + ".incoming")
+    work.unlink(missing_ok=True)
+    note = "recorded"
+    try:
+        if path.exists():
+            shutil.copyfile(path, work)
+            try:
+                _check(work)
+            except duckdb.Error as exc:
+                aside = path.with_name(f"{path.name}.unreadable-{published_at[:19].replace(':', '')}")
+                os.replace(path, aside)
+                work.unlink()
+                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+                _warn(f"the change log {path} could not be read ({first}); moved aside to {aside.name}, a new one "
+                      "starts with this publish")
+                note = f"recorded in a new change log (the old one was unreadable, moved aside to {aside.name})"
+        found_con.execute("attach ? as log", [str(work)])
+        try:
+            found_con.execute(CREATE.replace("publish_changes", "log.publish_changes"))
+            found_con.execute("insert into log.publish_changes select ?, ?, * from found", [published_at, build_id])
+            found_con.execute("checkpoint log")
+        finally:
+            found_con.execute("detach log")
+        failpoint("changes.written", work)
+        with open(work, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(work, path)
+    except BaseException:
+        work.unlink(missing_ok=True)
+        Path(str(work) + ".wal").unlink(missing_ok=True)
+        raise
+    return note
+
+
+def _check(path: Path) -> None:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("select count(*) from publish_changes").fetchone()
+    finally:
+        con.close()
 
 
 def read(settings: Settings, since: str | None = None) -> tuple[list[str], list[tuple]]:
@@ -143,18 +212,23 @@ def read(settings: Settings, since: str | None = None) -> tuple[list[str], list[
     path = changes_path(settings)
     if not path.exists():
         return list(COLUMNS), []
-    con = duckdb.connect(str(path), read_only=True)
     try:
-        if since:
-            rows = con.execute("select * from publish_changes where published_at >= ? "
-                               "order by published_at, change, indicator_code, year, unit_key, component_code",
-                               [since]).fetchall()
-        else:
-            rows = con.execute("select * from publish_changes where published_at = "
-                               "(select max(published_at) from publish_changes) "
-                               "order by change, indicator_code, year, unit_key, component_code").fetchall()
-    finally:
-        con.close()
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            if since:
+                rows = con.execute("select * from publish_changes where published_at >= ? "
+                                   "order by published_at, change, indicator_code, year, unit_key, component_code",
+                                   [since]).fetchall()
+            else:
+                rows = con.execute("select * from publish_changes where published_at = "
+                                   "(select max(published_at) from publish_changes) "
+                                   "order by change, indicator_code, year, unit_key, component_code").fetchall()
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"the change log {path} cannot be read ({first}); the next publish moves it aside "
+                            "and starts a new one") from None
     return list(COLUMNS), rows
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -31,7 +32,10 @@ import duckdb
 
 from .config import Settings, tune
 from .errors import PublishRefused
+from .faults import failpoint
 from .landing import sha256_file
+
+log = logging.getLogger("ingest")
 
 RECEIPT = "receipt.json"
 SERVING_NAME = "serving.duckdb"
@@ -82,17 +86,20 @@ def quote_ident(name: str) -> str:
 
 
 def content_digest(con) -> dict[str, str]:
-    """Per base table: column names and types, row count and an order-independent row hash."""
+    """Per base table: column names, types and comments, the table's comment, row count and an
+    order-independent row hash. Comments are content: a new column description must be served."""
     out = {}
-    tables = con.execute("select table_schema, table_name from information_schema.tables "
-                         "where table_type = 'BASE TABLE' order by 1, 2").fetchall()
-    for schema, name in tables:
+    tables = con.execute("select schema_name, table_name, coalesce(comment, '') from duckdb_tables() "
+                         "where database_name = current_database() and not temporary order by 1, 2").fetchall()
+    for schema, name, comment in tables:
         qualified = f"{quote_ident(schema)}.{quote_ident(name)}"
-        columns = con.execute("select string_agg(column_name || ':' || data_type, ',' order by ordinal_position) "
-                              "from information_schema.columns where table_schema = ? and table_name = ?",
+        columns = con.execute("select string_agg(column_name || ':' || data_type || ':' || coalesce(comment, ''), "
+                              "chr(31) order by column_index) from duckdb_columns() "
+                              "where database_name = current_database() and schema_name = ? and table_name = ?",
                               [schema, name]).fetchone()[0]
         count, digest = con.execute(f"select count(*), coalesce(sum(hash(t)), 0)::varchar from {qualified} t").fetchone()
-        out[f"{schema}.{name}"] = hashlib.sha256(f"{columns}|{count}|{digest}".encode()).hexdigest()[:24]
+        text = f"{columns}|{comment}|{count}|{digest}"
+        out[f"{schema}.{name}"] = hashlib.sha256(text.encode()).hexdigest()[:24]
     return out
 
 
@@ -145,9 +152,11 @@ def write_serving_file(built: Path, manifest: dict) -> Path:
     return serving
 
 
-def write_receipt(built: Path, dbt_seconds: float | None = None) -> dict:
+def write_receipt(built: Path, dbt_seconds: float | None = None, input_fingerprint: str | None = None) -> dict:
     """Called by the build step after dbt passed: write the serving file, then record what passed
-    (and how long dbt and the serving file took: the scale harness reads them)."""
+    (and how long dbt and the serving file took: the scale harness reads them). input_fingerprint
+    is what the build read, taken when it started (pipeline.build_fingerprint); a publish of this
+    build records it as the last build's inputs, so a night with nothing new can be told apart."""
     started = time.perf_counter()
     target_dir = built.parent / "target"
     results_file, manifest_file = target_dir / "run_results.json", target_dir / "manifest.json"
@@ -173,6 +182,7 @@ def write_receipt(built: Path, dbt_seconds: float | None = None) -> dict:
         "nodes": len(results.get("results", [])),
         "marts": marts,
         "content_digest": digest_of(tables),
+        "input_fingerprint": input_fingerprint,
         "seconds": {"dbt": round(dbt_seconds, 2) if dbt_seconds is not None else None,
                     "serving_file": round(time.perf_counter() - started, 2)},
     }
@@ -250,109 +260,323 @@ def verify_build(built: Path, expected_build_id: str | None = None) -> dict:
 
 
 # ---------------------------------------------------------------- publish and rollback
-def _replace_atomically(source: Path, target: Path) -> None:
-    staged = target.with_name(target.name + ".incoming")
-    try:
-        shutil.copyfile(source, staged)
-        with open(staged, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(staged, target)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
+#
+# The order of a publish (every step before the commit can fail, or be killed, leaving the
+# serving file, `.previous` and the log as they were; after it, the next publish or rollback
+# finishes the rotation and the log from the journal):
+#   1. copy the build's serving file to governance.duckdb.incoming, fsync, check its sha256
+#   2. hard-link the serving file to governance.duckdb.previous.tmp (the current file, no copy)
+#   3. write the journal governance.duckdb.pending.json (the log record to append), fsync
+#   4. COMMIT: rename .incoming over governance.duckdb, fsync the folder
+#   5. rename .previous.tmp over .previous (the file before the new one)
+#   6. the manifest, the change log (a failure here is a warning: the publish happened)
+#   7. append the record to publish_log.jsonl, fsync; remove the journal
+# A rollback puts `.previous` back through the same journal (steps 1, 3, 4, 7).
+def incoming_path(settings: Settings) -> Path:
+    return settings.warehouse.with_name(settings.warehouse.name + ".incoming")
+
+
+def pending_path(settings: Settings) -> Path:
+    return settings.warehouse.with_name(settings.warehouse.name + ".pending.json")
+
+
+def _previous_tmp(settings: Settings) -> Path:
+    previous = previous_path(settings)
+    return previous.with_name(previous.name + ".tmp")
+
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
 
 
-def _log(settings: Settings, action: str, started: float, **extra) -> dict:
-    record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
-              "warehouse": str(settings.warehouse), "sha256": sha256_file(settings.warehouse),
-              "seconds": round(time.perf_counter() - started, 3), **extra}
-    with open(log_path(settings), "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+def _stage(source: Path, staged: Path, expected_sha256: str | None = None) -> None:
+    """Step 1: a full, fsynced copy beside the target; removed again if anything fails."""
+    from .errors import from_os_error
+
+    try:
+        staged.unlink(missing_ok=True)
+        failpoint("publish.copy", staged)
+        shutil.copyfile(source, staged)
+        with open(staged, "rb") as f:
+            os.fsync(f.fileno())
+        if expected_sha256 is not None and sha256_file(staged) != expected_sha256:
+            raise PublishRefused(f"the copy {staged} does not match the build's sha256 (a failing disk?); "
+                                 "the serving warehouse was not touched")
+    except BaseException as exc:
+        staged.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise from_os_error(exc, "staging the new warehouse", staged) from exc
+        raise
+    failpoint("publish.staged")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data))
         f.flush()
         os.fsync(f.fileno())
-    return record
+    os.replace(tmp, path)
 
 
-def publish(settings: Settings, built: Path | None = None, expected_build_id: str | None = None,
-            fingerprint: str | None = None) -> dict:
-    """Serve a build that passed the gate; returns the publish record (action 'unchanged' if a no-op)."""
+def _append_log(settings: Settings, record: dict) -> None:
+    path = log_path(settings)
+    with open(path, "ab") as f:
+        if f.tell() and not _ends_with_newline(path):  # a torn last line (a crash mid-append) stays its own line
+            f.write(b"\n")
+        f.write((json.dumps(record) + "\n").encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _commit(settings: Settings, record: dict, rotate: bool, started: float) -> None:
+    """Steps 3-5: journal, rename into place, rotate `.previous`. The record is appended later."""
+    serving = settings.warehouse
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    _write_json(pending_path(settings), {"record": record, "rotate": rotate})
+    failpoint("publish.journal")
+    os.replace(incoming_path(settings), serving)
+    _fsync_dir(serving.parent)
+    failpoint("publish.committed")
+    if rotate:
+        os.replace(_previous_tmp(settings), previous_path(settings))
+        _fsync_dir(serving.parent)
+    failpoint("publish.rotated")
+
+
+def _finish(settings: Settings, record: dict, started: float) -> None:
+    """Step 7: the log says what is served; the journal goes."""
+    record["seconds"] = round(time.perf_counter() - started, 3)
+    _append_log(settings, record)
+    failpoint("publish.logged")
+    pending_path(settings).unlink(missing_ok=True)
+
+
+def recover(settings: Settings) -> str | None:
+    """Finish or undo a publish or rollback that was interrupted (killed, a full disk): called
+    first by publish and rollback, under the run lock. Returns what it did, or None."""
+    pending, staged, prev_tmp = pending_path(settings), incoming_path(settings), _previous_tmp(settings)
+    journal = None
+    if pending.exists():
+        try:
+            journal = json.loads(pending.read_text(encoding="utf-8"))
+            record = journal["record"]
+            str(record["sha256"]), str(record["at"]), str(record["action"])
+        except (OSError, ValueError, KeyError, TypeError):
+            journal = None  # written by rename, so never torn: not ours, or damaged by hand
+            log.warning("ignoring unreadable publish journal %s", pending)
+    pending.with_name(pending.name + ".tmp").unlink(missing_ok=True)
+    serving = settings.warehouse
+    if journal is not None and serving.exists() and sha256_file(serving) == journal["record"]["sha256"]:
+        record = journal["record"]  # committed: finish the rotation and the log
+        if journal.get("rotate") and prev_tmp.exists():
+            os.replace(prev_tmp, previous_path(settings))
+            _fsync_dir(serving.parent)
+        staged.unlink(missing_ok=True)
+        logged = any(r.get("at") == record["at"] and r.get("sha256") == record["sha256"]
+                     and r.get("action") == record["action"] for r in records(settings, warn=False))
+        if not logged:
+            _append_log(settings, {**record, "recovered": True})
+        pending.unlink(missing_ok=True)
+        return f"completed the {record['action']} of {record['at']} that was interrupted after it was served"
+    removed = [p.name for p in (staged, prev_tmp, pending) if p.exists()]
+    for p in (staged, prev_tmp, pending):
+        p.unlink(missing_ok=True)
+    if removed:
+        return f"removed what an interrupted publish left ({', '.join(removed)}); the serving warehouse was not replaced"
+    return None
+
+
+def _say_recovered(settings: Settings) -> None:
+    done = recover(settings)
+    if done:
+        print(f"[publish] {done}", flush=True)
+
+
+def publish(settings: Settings, built: Path | None = None, expected_build_id: str | None = None) -> dict:
+    """Serve a build that passed the gate; returns the publish record (action 'unchanged' if a no-op).
+    The build's input fingerprint (from its receipt) goes into the record."""
     started = time.perf_counter()
     built = built or settings.build_dir / "governance.duckdb"
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    _say_recovered(settings)
     receipt = verify_build(built, expected_build_id)
     serving = settings.warehouse
     last = last_publish(settings)
     if (last and serving.exists() and last.get("content_digest") == receipt["content_digest"]
             and last.get("sha256") == sha256_file(serving)):
         return {**last, "action": "unchanged", "seconds": round(time.perf_counter() - started, 3),
-                "build_id": receipt["build_id"], "published_at": last["at"]}
-    serving.parent.mkdir(parents=True, exist_ok=True)
+                "build_id": receipt["build_id"], "published_at": last["at"],
+                "input_fingerprint": receipt.get("input_fingerprint")}
     from .changes import Comparison, Unavailable
 
     try:  # what this publish changes, fact by fact, against the file it replaces (see ingest/changes.py)
         comparison = Comparison(serving if serving.exists() else None, built.parent / SERVING_NAME)
     except duckdb.Error as exc:  # e.g. a served file from before a mart existed: publish anyway, say so
         comparison = Unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-    previous_sha = None
-    if serving.exists():  # keep the current file as .previous (a hard link: no copy, no gap)
-        previous = previous_path(settings)
-        tmp = previous.with_name(previous.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        os.link(serving, tmp)
-        os.replace(tmp, previous)
-        previous_sha = sha256_file(previous)
     try:
-        _replace_atomically(built.parent / SERVING_NAME, serving)
-    except BaseException:
+        _stage(built.parent / SERVING_NAME, incoming_path(settings), receipt["sha256"])
+        previous_sha = None
+        if serving.exists():  # the current file, kept as .previous once the new one is in (a hard link: no copy)
+            prev_tmp = _previous_tmp(settings)
+            prev_tmp.unlink(missing_ok=True)
+            os.link(serving, prev_tmp)
+            previous_sha = sha256_file(prev_tmp)
+            failpoint("publish.linked")
+        record = {"at": _now(), "action": "publish", "warehouse": str(serving), "sha256": receipt["sha256"],
+                  "marts": len(receipt["marts"]), "built": str(built), "build_id": receipt["build_id"],
+                  "dbt_invocation_id": receipt["dbt_invocation_id"], "nodes": receipt["nodes"],
+                  "rows": receipt["marts"], "content_digest": receipt["content_digest"],
+                  "previous_sha256": previous_sha, "input_fingerprint": receipt.get("input_fingerprint"),
+                  "changes": comparison.counts}
+        _commit(settings, record, rotate=previous_sha is not None, started=started)
+    except BaseException as exc:
         comparison.close()
+        if not pending_path(settings).exists() or sha256_file(serving) != receipt["sha256"]:
+            for leftover in (incoming_path(settings), _previous_tmp(settings), pending_path(settings)):
+                leftover.unlink(missing_ok=True)  # not committed: as it was
+        if isinstance(exc, OSError):
+            from .errors import from_os_error
+
+            raise from_os_error(exc, "publishing the warehouse", serving) from exc
         raise
-    shutil.copyfile(built.parent / "target" / "manifest.json", manifest_path(settings))
-    record = _log(settings, "publish", started, marts=len(receipt["marts"]), built=str(built),
-                  build_id=receipt["build_id"], dbt_invocation_id=receipt["dbt_invocation_id"],
-                  nodes=receipt["nodes"], rows=receipt["marts"], content_digest=receipt["content_digest"],
-                  previous_sha256=previous_sha, input_fingerprint=fingerprint, changes=comparison.counts)
-    comparison.record(settings, record["at"], receipt["build_id"])
-    return record
+    # Served. What follows cannot undo that: a failure is a warning, and the record says so.
+    try:
+        _write_bytes_atomically(built.parent / "target" / "manifest.json", manifest_path(settings))
+    except OSError as exc:
+        _warn(f"the dbt manifest beside the warehouse was not updated ({exc.strerror}); "
+              "the PostgreSQL mirror's column comments may be those of the last publish")
+    record["change_log"] = comparison.record(settings, record["at"], receipt["build_id"])
+    failpoint("publish.changes")
+    try:
+        _finish(settings, record, started)
+    except OSError as exc:
+        _warn(f"the new warehouse is served, but {log_path(settings)} could not be written ({exc.strerror}); "
+              f"the next publish or rollback writes the record from {pending_path(settings).name}")
+    return {**record, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def records(settings: Settings) -> list[dict]:
+def _write_bytes_atomically(source: Path, target: Path) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _warn(text: str) -> None:
+    import sys
+
+    log.warning(text)
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the publish log
+REQUIRED = {"at": str, "action": str}
+
+
+def records(settings: Settings, warn: bool = True) -> list[dict]:
+    """The publish log's records, in order. A line that is not a JSON object with `at` and
+    `action` (a torn write, bytes that are not UTF-8, a hand edit) is skipped, named by file and
+    line (once per process, on stderr and in the log)."""
     path = log_path(settings)
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        cause = None
         try:
-            out.append(json.loads(line))
+            value = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            cause = "is not UTF-8"
         except ValueError:
-            continue  # a torn last line (a crash mid-append) is not a publish
+            cause = "is not JSON (a torn write?)"
+        else:
+            if not isinstance(value, dict):
+                cause = f"is a JSON {type(value).__name__}, not a record"
+            elif any(not isinstance(value.get(k), t) for k, t in REQUIRED.items()):
+                cause = "has no `at` or `action`"
+        if cause is None:
+            value["_line"] = number
+            out.append(value)
+        elif warn:
+            _warn_once(path, number, cause)
     return out
 
 
+def bad_lines(settings: Settings) -> list[int]:
+    path = log_path(settings)
+    good = {r["_line"] for r in records(settings, warn=False)}
+    if not path.exists():
+        return []
+    return [n for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1) if raw.strip() and n not in good]
+
+
+_warned: set[tuple[str, int]] = set()
+
+
+def _warn_once(path: Path, number: int, cause: str) -> None:
+    if (str(path), number) not in _warned:
+        _warned.add((str(path), number))
+        _warn(f"{path}, line {number} {cause}; skipped")
+
+
 def rollback(settings: Settings) -> dict:
-    """Put the previous serving file back, after checking it is a warehouse this log published."""
+    """Put the previous serving file back, after checking it is a warehouse this log published
+    and is not the file already served."""
     started = time.perf_counter()
+    _say_recovered(settings)
     previous = previous_path(settings)
     if not previous.exists():
         raise PublishRefused(f"no previous warehouse to roll back to ({previous} does not exist)")
+    serving = settings.warehouse
+    actual = sha256_file(previous)
+    if serving.exists() and sha256_file(serving) == actual:
+        raise PublishRefused(f"rollback refused: {previous} is the warehouse already served (sha256 {actual[:12]}); "
+                             "there is no older warehouse to go back to")
     logged = records(settings)
     known = {r.get("sha256") for r in logged} | {r.get("previous_sha256") for r in logged}
-    actual = sha256_file(previous)
     if actual not in known - {None}:
+        bad = bad_lines(settings)
+        which = f"line {bad[0]} is" if len(bad) == 1 else f"lines {', '.join(map(str, bad))} are"
+        hint = (f" ({which} unreadable: if its record is there, mend that line)" if bad
+                else "; it was changed after it was published")
         raise PublishRefused(f"rollback refused: {previous} (sha256 {actual[:12]}) matches no warehouse in "
-                             f"{log_path(settings)}; it was changed after it was published")
-    serving = settings.warehouse
+                             f"{log_path(settings)}{hint}")
     if serving.exists():
         kept = serving.with_name(serving.name + ".rolled-back")
         kept.unlink(missing_ok=True)
         os.link(serving, kept)
-    _replace_atomically(previous, serving)
+    _stage(previous, incoming_path(settings), actual)
     last = next((r for r in reversed(logged) if r.get("sha256") == actual), {})
-    return _log(settings, "rollback", started, restored_from=str(previous),
-                content_digest=last.get("content_digest"))
+    record = {"at": _now(), "action": "rollback", "warehouse": str(serving), "sha256": actual,
+              "restored_from": str(previous), "content_digest": last.get("content_digest")}
+    try:
+        _commit(settings, record, rotate=False, started=started)
+    except BaseException:
+        if sha256_file(serving) != actual:
+            incoming_path(settings).unlink(missing_ok=True)
+            pending_path(settings).unlink(missing_ok=True)
+        raise
+    _finish(settings, record, started)
+    return {**record, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def last_publish(settings: Settings) -> dict | None:

@@ -121,9 +121,12 @@ def test_rollback_refuses_a_tampered_previous(warehouse_copy):
     assert_one_line_error(proc, r"rollback refused: .*governance\.duckdb\.previous \(sha256 \w+\) matches no "
                                 r"warehouse in .*publish_log\.jsonl; it was changed after it was published")
     assert_untouched(settings, before)
-    shutil.copyfile(settings.warehouse, previous)  # an untouched published file rolls back
+    shutil.copyfile(settings.warehouse, previous)  # an untouched published file, but the one already served
+    before = snapshot(settings)
     proc = govwh(settings, "rollback")
-    assert proc.returncode == 0 and "rolled back" in proc.stdout, proc.stderr
+    assert_one_line_error(proc, r"rollback refused: .*governance\.duckdb\.previous is the warehouse already served "
+                                r"\(sha256 \w+\); there is no older warehouse to go back to")
+    assert_untouched(settings, before)
 
 
 # ------------------------------------------------------------------ govwh sql is read-only
