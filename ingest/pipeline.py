@@ -70,34 +70,73 @@ def _fetch_all(settings: Settings, ids: list[str] | None, force: bool) -> list[L
 
 
 # ---------------------------------------------------------------- anything new?
+# A fingerprint of everything a build depends on, in four parts: the landed file of every
+# publication (its sha256, curated files included, and the registration file of registered
+# bundles), this package's code, the dbt project (models, macros, seeds, tests, config) and the
+# versions of dbt and DuckDB. The check after fetch computes it from what is there now. A build
+# records the fingerprint of exactly what it read: the raw files and code that parse used (parse
+# writes them to parsed/_inputs.json before it reads a file) and the project and versions as the
+# build starts; it goes into the build's receipt and, when that build is published, into
+# last_build_inputs.json. A file landed, or a model edited, after those moments is a change.
 FINGERPRINT_SKIP = {"target", "logs", "dbt_packages", "__pycache__", ".user.yml"}
+PARSE_INPUTS = "_inputs.json"
+
+
+def _raw_line(pub, settings: Settings, rec: dict | None) -> str:
+    return f"raw {pub.id} {pub.parser_for(settings)} {rec['sha256'] if rec else '-'}"
+
+
+def _raw_lines(settings: Settings) -> list[str]:
+    from .landing import sha256_file
+
+    store = RawStore(settings.raw_dir)
+    lines = [_raw_line(pub, settings, store.latest(pub.source_url(settings))) for pub in catalogue.select(None, settings)]
+    if settings.catalogue_extra is not None:  # titles, years, unit counts of registered publications
+        lines.append(f"catalogue {sha256_file(settings.catalogue_extra)}")
+    return lines
+
+
+def _folder_lines(folder: Path) -> list[str]:
+    from .landing import sha256_file
+
+    return [f"file {folder.name}/{path.relative_to(folder)} {sha256_file(path)}" for path in sorted(folder.rglob("*"))
+            if path.is_file() and not FINGERPRINT_SKIP & set(path.relative_to(folder).parts)]
+
+
+def _code_lines() -> list[str]:
+    from .config import REPO_ROOT
+
+    return _folder_lines(REPO_ROOT / "ingest")
+
+
+def _build_lines(settings: Settings, project_dir: Path | None = None) -> list[str]:
+    from importlib.metadata import version
+
+    lines = _folder_lines(project_dir or settings.dbt_project_dir)
+    return lines + [f"version {package} {version(package)}" for package in ("dbt-core", "dbt-duckdb", "duckdb")]
+
+
+def _digest(lines: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
 
 
 def input_fingerprint(settings: Settings, project_dir: Path | None = None) -> str:
-    """What a build depends on: the landed file of every publication in the catalogue (its
-    sha256, curated files included), the dbt project (models, macros, seeds, tests, config),
-    this package's code, and the versions of dbt and DuckDB. Equal fingerprints, equal builds."""
-    import hashlib
-    from importlib.metadata import version
+    """The fingerprint of the inputs as they are now (what a parse and build would read)."""
+    return _digest(_raw_lines(settings) + _code_lines() + _build_lines(settings, project_dir))
 
-    from .config import REPO_ROOT
-    from .landing import sha256_file
 
-    project_dir = project_dir or settings.dbt_project_dir
-    digest = hashlib.sha256()
-    store = RawStore(settings.raw_dir)
-    for pub in catalogue.select(None, settings):
-        rec = store.latest(pub.source_url(settings))
-        digest.update(f"raw {pub.id} {pub.parser_for(settings)} {rec['sha256'] if rec else '-'}\n".encode())
-    if settings.catalogue_extra is not None:  # titles, years, unit counts of registered publications
-        digest.update(f"catalogue {sha256_file(settings.catalogue_extra)}\n".encode())
-    for folder in (project_dir, REPO_ROOT / "ingest"):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not FINGERPRINT_SKIP & set(path.relative_to(folder).parts):
-                digest.update(f"file {folder.name}/{path.relative_to(folder)} {sha256_file(path)}\n".encode())
-    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
-        digest.update(f"version {package} {version(package)}\n".encode())
-    return digest.hexdigest()
+def build_fingerprint(settings: Settings) -> str | None:
+    """The fingerprint of what this build reads: the parsed layer's record of its raw files and
+    code, the project and versions now. None when the parsed layer has no record (then a publish
+    of this build records nothing, and the next run rebuilds)."""
+    try:
+        parsed = json.loads((settings.parsed_dir / PARSE_INPUTS).read_text(encoding="utf-8"))
+        lines = [str(x) for x in parsed["raw"]] + [str(x) for x in parsed["code"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return _digest(lines + _build_lines(settings))
 
 
 def inputs_path(settings: Settings) -> Path:
@@ -113,16 +152,22 @@ def nothing_new(settings: Settings) -> dict | None:
         return None
     try:
         last = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
+        fingerprint, serving_sha = last["fingerprint"], last["serving_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if last.get("fingerprint") != input_fingerprint(settings) or last.get("serving_sha256") != sha256_file(settings.warehouse):
+    if not fingerprint or fingerprint != input_fingerprint(settings) or serving_sha != sha256_file(settings.warehouse):
         return None
     return last
 
 
-def _record_inputs(settings: Settings, fingerprint: str, published_at: str) -> None:
+def _record_inputs(settings: Settings, fingerprint: str | None, published_at: str) -> None:
+    """What the published build read; without a fingerprint (a build from before they were
+    recorded) there is nothing to compare with, and the next run rebuilds."""
     from .landing import sha256_file
 
+    if fingerprint is None:
+        inputs_path(settings).unlink(missing_ok=True)
+        return
     record = {"fingerprint": fingerprint, "serving_sha256": sha256_file(settings.warehouse), "published_at": published_at}
     tmp = inputs_path(settings).with_suffix(".tmp")
     tmp.write_text(json.dumps(record), encoding="utf-8")
@@ -166,15 +211,18 @@ def _parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]
     if ids and settings.parsed_dir.exists():  # a partial re-parse keeps the other publications
         shutil.copytree(settings.parsed_dir, staging)
     try:
-        results = []
+        results, read = [], {}
+        code = _code_lines()  # before any file is read: the code that parses them
         for i, pub in enumerate(pubs, start=1):
             path, rec = _landed_file(pub, settings, store)
+            read[pub.id] = _raw_line(pub, settings, rec)
             parser = pub.parser_for(settings)
             ctx = ParseContext(path=path, label=f"{pub.id} ({Path(rec['url']).name})",
                                source_sha256=rec["sha256"], source_file=pub.original_name,
                                seeds_dir=settings.seeds_dir, scratch_dir=staging)
             started = time.perf_counter()
-            result = parse(parser, pub, ctx)
+            with store.judging(rec):  # a refused file is recorded: the next fetch downloads it afresh
+                result = parse(parser, pub, ctx)
             out = staging / pub.parsed_folder / f"{pub.id}.parquet"
             if out.resolve().parent != (staging / pub.parsed_folder).resolve():  # ids are checked at intake too
                 raise PipelineError(f"publication id {pub.id!r} would write outside {staging}")
@@ -191,11 +239,36 @@ def _parse_all(settings: Settings, ids: list[str] | None = None) -> list[Parsed]
             _say(f"[parse {len(pubs):>3}/{len(pubs)}] {sum(1 for p in pubs if p.is_curated)} curated files, "
                  f"{curated_rows:,} rows (curated)")
         write_catalogue(catalogue.publications(settings), staging / "catalogue" / "publications.parquet")
+        _record_parse_inputs(settings, staging, ids, read, code)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # a rejected input leaves nothing behind
         raise
     replace_dir(staging, settings.parsed_dir)
     return results
+
+
+def _record_parse_inputs(settings: Settings, staging: Path, ids, read: dict[str, str], code: list[str]) -> None:
+    """parsed/_inputs.json: the raw file and code behind every publication in the parsed layer.
+    A partial re-parse keeps the others' lines; if the code changed since, the record says
+    "mixed" (never equal to a fingerprint: the next run rebuilds)."""
+    lines, record_code = dict(read), code
+    if ids:
+        try:
+            earlier = json.loads((staging / PARSE_INPUTS).read_text(encoding="utf-8"))
+            kept = {line.split(" ", 2)[1]: line for line in earlier["raw"]}
+            lines = {**kept, **read}
+            record_code = code if earlier["code"] == code else ["mixed"]
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            record_code = ["mixed"]
+    order = [pub.id for pub in catalogue.select(None, settings)]
+    raw = [lines[pid] for pid in order if pid in lines]
+    if len(raw) != len(order):  # a publication missing from the parsed layer: never a match
+        raw.append("incomplete")
+    if settings.catalogue_extra is not None:
+        from .landing import sha256_file
+
+        raw.append(f"catalogue {sha256_file(settings.catalogue_extra)}")
+    (staging / PARSE_INPUTS).write_text(json.dumps({"raw": raw, "code": record_code}, indent=1), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -270,6 +343,7 @@ def _build(settings: Settings) -> Path:
     log_path = settings.build_dir / "dbt_build.log"
     results_path = settings.build_dir / "target" / "run_results.json"
     results_path.unlink(missing_ok=True)  # never read a previous build's results
+    fingerprint = build_fingerprint(settings)  # before dbt reads anything
     started = time.perf_counter()
     _say(f"[build] dbt build -> {target}")
     with open(log_path, "w", encoding="utf-8") as log_file:
@@ -297,7 +371,7 @@ def _build(settings: Settings) -> Path:
         raise BuildFailed(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
                           f"The serving warehouse was not touched. Log: {log_path}")
     try:
-        receipt = write_receipt(target, dbt_seconds)
+        receipt = write_receipt(target, dbt_seconds, fingerprint)
     except (OSError, duckdb.Error) as exc:
         for partial in (serving, Path(str(serving) + ".wal"), receipt_path(target)):
             partial.unlink(missing_ok=True)
@@ -333,9 +407,8 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
     from .publish import publish as _publish
 
     with run_lock(settings, "publish"):
-        fingerprint = input_fingerprint(settings)
-        record = _publish(settings, built, expected_build_id, fingerprint=fingerprint)
-        _record_inputs(settings, fingerprint, record.get("published_at") or record["at"])
+        record = _publish(settings, built, expected_build_id)
+        _record_inputs(settings, record.get("input_fingerprint"), record.get("published_at") or record["at"])
     if record["action"] == "unchanged":
         _say(f"[publish] nothing new: the build's content equals the serving warehouse published "
              f"{record['published_at']}; {settings.warehouse} and its rollback history left as they were")
