@@ -172,3 +172,18 @@ def test_value_out_of_range_fails(originals, tmp_path):
     book.save(target)
     with pytest.raises(LayoutError, match=r"entry_costs = 55.0 .* outside \[0.0, 10.01\] at cell C3"):
         parse("vcci_pci", catalogue.get("vcci-pci-2016"), _ctx(target))
+
+
+def test_a_province_listed_twice_names_the_province_column(originals, tmp_path):
+    """Synthetic: the 2016 workbook's row 5 names the province of row 4 again. The error names the
+    column where the name is repeated (the province column), not the figure column read first."""
+    book = openpyxl.load_workbook(originals / "vcci-pci/PCI_2016.xlsx")
+    sheet = book["Summary_VN"]
+    sheet["B5"] = sheet["B4"].value
+    target = tmp_path / "PCI_2016_twice.xlsx"
+    book.save(target)
+    with pytest.raises(LayoutError) as err:
+        parse("vcci_pci", catalogue.get("vcci-pci-2016"), _ctx(target))
+    text = str(err.value)
+    assert f"{sheet['B4'].value!r} appears twice in the province column B (rows 4 and 5), so column " in text, text
+    assert "'Summary_VN'" in text and "row 5" in text

@@ -296,3 +296,23 @@ def test_rollback_is_refused_only_when_its_own_record_is_the_bad_line(three):
         f"previous (sha256 {three.a[:12]}) matches no warehouse in {path} (line 1 is unreadable: if its record is "
         "there, mend that line)"), error
     assert_untouched(s, before)
+
+
+def test_status_lists_what_killed_runs_left_and_the_step_that_removes_it(three):
+    s = three.settings
+    killed = govwh(s, "publish", env={"GOVWH_FAILPOINT": "publish.linked:kill"})
+    assert killed.returncode == -9
+    (s.data_dir / "parsed.incoming").mkdir()  # as a killed parse leaves it
+    (s.build_dir / "governance.duckdb.wal").write_bytes(b"SYNTHETIC")  # as a killed dbt leaves it
+    status = govwh(s, "status")
+    assert status.returncode == 0, status.stderr
+    listed = sorted(line.strip() for line in status.stdout.splitlines() if "left by an interrupted run" in line)
+    assert listed == sorted([
+        f"left by an interrupted run: {s.data_dir / 'parsed.incoming'} (the next `govwh parse` removes or finishes it)",
+        f"left by an interrupted run: {incoming_path(s)} (the next `govwh publish` removes or finishes it)",
+        f"left by an interrupted run: {previous_path(s)}.tmp (the next `govwh publish` removes or finishes it)",
+        f"left by an interrupted run: {s.build_dir / 'governance.duckdb.wal'} (the next `govwh build` removes or "
+        "finishes it)"]), status.stdout
+    again = govwh(s, "publish")
+    assert again.returncode == 0 and "[publish] removed what an interrupted publish left" in again.stdout
+    assert not incoming_path(s).exists() and _sha(s.warehouse) == three.c

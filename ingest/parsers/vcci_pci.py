@@ -127,12 +127,16 @@ class _Collector:
                                    sheet=self.sheet, row=r + 1, year=self.pub.year)
         return code
 
-    def add(self, code, unit_name, role, value, r, c, label):
+    def add(self, code, unit_name, role, value, r, c, label, name_c):
+        """A figure of cell (r, c) for the unit named in column name_c of the same row."""
         key = (code, role)
         if key in self.figures:
-            raise LayoutError(self.ctx.label, f"{unit_name!r} appears twice in column {col_letter(c)} "
-                                              f"({label!r})", sheet=self.sheet, row=r + 1)
-        self.figures[key] = {"name": str(unit_name), "value": value, "cell": f"{col_letter(c)}{r + 1}"}
+            first = self.figures[key]["row"]
+            raise LayoutError(self.ctx.label, f"{unit_name!r} appears twice in the province column "
+                                              f"{col_letter(name_c)} (rows {first} and {r + 1}), so column "
+                                              f"{col_letter(c)} ({label!r}) holds two figures for it",
+                              sheet=self.sheet, row=r + 1)
+        self.figures[key] = {"name": str(unit_name), "value": value, "cell": f"{col_letter(c)}{r + 1}", "row": r + 1}
         if role in VALUE_ROLES:
             self.component_names.setdefault(role, " ".join(label.split()))
 
@@ -159,11 +163,11 @@ def _parse_rows_layout(rows, layout: Layout, col: _Collector, warnings: list[str
         code = col.resolve(name, r)
         for c, role in roles.items():
             if role in VALUE_ROLES:
-                col.add(code, name, role, _number(rows[r][c], label, col.sheet, r, c), r, c, labels[c])
+                col.add(code, name, role, _number(rows[r][c], label, col.sheet, r, c), r, c, labels[c], name_col)
             elif role == "rank":
-                col.add(code, name, "rank", int(_number(rows[r][c], label, col.sheet, r, c)), r, c, labels[c])
+                col.add(code, name, "rank", int(_number(rows[r][c], label, col.sheet, r, c)), r, c, labels[c], name_col)
             elif role == "tier" and rows[r][c] is not None:
-                col.add(code, name, "tier", str(rows[r][c]), r, c, labels[c])
+                col.add(code, name, "tier", str(rows[r][c]), r, c, labels[c], name_col)
 
 
 def _parse_pairs_layout(rows, layout: Layout, col: _Collector, warnings: list[str]) -> None:
@@ -205,11 +209,11 @@ def _parse_pairs_layout(rows, layout: Layout, col: _Collector, warnings: list[st
             code = col.resolve(name, r)
             cell = rows[r][c]
             if role in VALUE_ROLES:
-                col.add(code, name, role, _number(cell, label, col.sheet, r, c), r, c, text)
+                col.add(code, name, role, _number(cell, label, col.sheet, r, c), r, c, text, anchor)
             elif role in ("rank", "order"):
-                col.add(code, name, role, int(_number(cell, label, col.sheet, r, c)), r, c, text)
+                col.add(code, name, role, int(_number(cell, label, col.sheet, r, c)), r, c, text, anchor)
             elif role == "tier":
-                col.add(code, name, "tier", None if cell is None else str(cell), r, c, text)
+                col.add(code, name, "tier", None if cell is None else str(cell), r, c, text, anchor)
     if layout.rank_from_order:
         # The order column ranks the rows; the row's PCI province is the one ranked.
         overall_anchor = None
@@ -219,7 +223,7 @@ def _parse_pairs_layout(rows, layout: Layout, col: _Collector, warnings: list[st
         for r in data:
             code = col.resolve(rows[r][overall_anchor], r)
             col.add(code, rows[r][overall_anchor], "rank", int(_number(rows[r][0], label, col.sheet, r, 0)),
-                    r, 0, "Thứ tự")
+                    r, 0, "Thứ tự", overall_anchor)
 
 
 def _parse_2005_ranks(book: Workbook, col: _Collector) -> None:
