@@ -7,7 +7,9 @@ of units per year), so that a changed source is caught by a guard, not by an ana
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,18 +186,38 @@ def extra(path: Path | None) -> list[LocalBundle]:
           "publisher": "...", "title": "...", "licence": "...", "citation_url": "...",
           "file": "<name>.csv.gz" (beside the JSON file), "expected_units": 63,
           "units_per_year": {"2024": 60} (optional), "preference": 50 (optional)}]}
+
+    The folder the variable names (the JSON file's folder, its own links resolved) bounds every file
+    the registration reads: the JSON file and each bundle must be regular files inside it. A
+    symbolic link is followed only while it stays inside (e.g. the `..data` links of a mounted
+    Kubernetes ConfigMap); a link that leads out of the folder (`x.csv.gz -> /etc/passwd`), a named
+    pipe, a directory or a device is refused, naming the file and why, before anything is fetched.
+    A JSON file that is itself a link out of its folder is refused too: its bundles would otherwise
+    be looked for in a folder the operator did not name. Errors never quote a file's content.
     """
     if path is None:
         return []
     where = f"GOVWH_CATALOGUE_EXTRA={str(path)!r}"
+    path = Path(path)
+    folder = path.parent.resolve()
+    problem = local_file_problem(folder, path.name)
+    if problem:
+        raise CatalogueError(f"{where}: {problem}; the registration must be a regular file in the folder named")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CatalogueError(f"{where}: cannot read it as JSON ({type(exc).__name__}: {exc})") from exc
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise CatalogueError(f"{where}: cannot read it ({exc.strerror or type(exc).__name__})") from exc
+    except UnicodeDecodeError as exc:
+        raise CatalogueError(f"{where}: cannot read it as JSON (not UTF-8 at byte {exc.start:,})") from exc
+    except json.JSONDecodeError as exc:  # its message says where (line, column), never what
+        raise CatalogueError(f"{where}: cannot read it as JSON ({exc.msg} at line {exc.lineno}, "
+                             f"column {exc.colno})") from exc
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: cannot read it as JSON ({type(exc).__name__})") from exc
     entries = doc.get("publications") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise CatalogueError(f"{where}: expected {{\"publications\": [...]}} with at least one entry")
-    pubs = [_local_bundle(e, i, Path(path), where) for i, e in enumerate(entries, start=1)]
+    pubs = [_local_bundle(e, i, path, folder, where) for i, e in enumerate(entries, start=1)]
     ids = [p.id for p in pubs]
     dup = sorted({i for i in ids if ids.count(i) > 1} | {i for i in ids if i in {c.id for c in CATALOGUE}})
     if dup:
@@ -203,7 +225,33 @@ def extra(path: Path | None) -> list[LocalBundle]:
     return pubs
 
 
-def _local_bundle(e, i: int, path: Path, where: str) -> LocalBundle:
+def local_file_problem(folder: Path, name: str) -> str | None:
+    """Why folder/name is not a regular file inside folder (a resolved path), or None if it is.
+
+    Every link on the way is followed (Path.resolve); the file it leads to must lie inside folder
+    and be a regular file: not a directory, named pipe (opening one would wait for a writer),
+    socket or device. The answer names the file and, for a link, where it leads; never its content."""
+    link = folder / name
+    try:
+        target = link.resolve(strict=True)
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        dangling = os.path.lexists(link)
+        return f"file {name!r} " + ("is a symbolic link to a file that does not exist" if dangling
+                                    else f"does not exist in {folder}")
+    except (OSError, RuntimeError) as exc:  # a loop of links, a folder that cannot be searched
+        return f"file {name!r} cannot be resolved ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+    if not target.is_relative_to(folder):
+        return f"file {name!r} is a symbolic link to {target}, outside {folder}"
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (fifo)" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a regular file")
+        return f"file {name!r} is {kind}, not a regular file"
+    return None
+
+
+def _local_bundle(e, i: int, path: Path, folder: Path, where: str) -> LocalBundle:
     def bad(why: str) -> CatalogueError:
         return CatalogueError(f"{where}: publication {i}: {why}")
 
@@ -237,10 +285,11 @@ def _local_bundle(e, i: int, path: Path, where: str) -> LocalBundle:
     if type(preference) is not int or not 0 <= preference <= 100:
         raise bad("preference must be a whole number 0..100")
     name = e.get("file")
-    folder = path.resolve().parent
-    if not isinstance(name, str) or not name.endswith(".csv.gz") or Path(name).name != name \
-            or not (folder / name).is_file():
+    if not isinstance(name, str) or not name.endswith(".csv.gz") or Path(name).name != name:
         raise bad(f"file must name a .csv.gz file beside {path.name} (not a path)")
+    problem = local_file_problem(folder, name)
+    if problem:
+        raise bad(f"{problem}; a registered bundle must be a regular file in the folder of {path.name}")
     return LocalBundle(
         id=e["id"], indicator=e["indicator"], level="province", years=tuple(sorted(set(years))),
         publisher=e["publisher"], title=e["title"], licence=e["licence"], citation_url=e.get("citation_url", ""),
@@ -344,8 +393,9 @@ CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in range(2005, 2020))
 CURATED_LICENCE = "Figures quoted from a public page, with its citation; cite the page and its publisher."
 
 
-def curated(folder: Path = CURATED_DIR, taken: tuple[str, ...] = ()) -> list[CuratedPage]:
-    """One publication per curated intake file (data/curated/*.csv), described by its header."""
+def curated(folder: Path = CURATED_DIR, taken: dict[str, str] | None = None) -> list[CuratedPage]:
+    """One publication per curated intake file (data/curated/*.csv), described by its header.
+    `taken`: ids already used by registered bundles, each with what registered it."""
     from .parsers.curated import read_header, read_text  # the curated format's reader owns the rules
 
     pubs = []
@@ -360,10 +410,12 @@ def curated(folder: Path = CURATED_DIR, taken: tuple[str, ...] = ()) -> list[Cur
             id=header["publication"], publisher=header["publisher"], title=header["title"], licence=CURATED_LICENCE,
             local_file=path, source_type=header["source_type"], citation_url=header["source_url"],
         ))
-    clash = [p for p in pubs if p.id in {c.id for c in CATALOGUE} | set(taken)]
+    owners = {c.id: f"the publisher file {c.original_name} in the catalogue" for c in CATALOGUE}
+    owners.update(taken or {})
+    clash = [p for p in pubs if p.id in owners]
     if clash:
-        raise CatalogueError(f"curated file {clash[0].local_file.name} uses the publication id {clash[0].id!r} "
-                             "of a publisher file in the catalogue")
+        raise CatalogueError(f"curated file {clash[0].local_file.name} (in {folder}) uses the publication id "
+                             f"{clash[0].id!r} of {owners[clash[0].id]}; give the page its own id")
     return pubs
 
 
@@ -371,7 +423,8 @@ def publications(settings: Settings | None = None) -> list[Publication]:
     """The catalogue's publisher files, the operator's registered ones, then the curated pages."""
     folder = settings.curated_dir if settings is not None else CURATED_DIR
     local = extra(settings.catalogue_extra) if settings is not None else []
-    return list(CATALOGUE) + local + curated(folder, tuple(p.id for p in local))
+    taken = {p.id: f"the bundle {p.local_file.name} registered in {settings.catalogue_extra}" for p in local}
+    return list(CATALOGUE) + local + curated(folder, taken)
 
 
 def get(publication_id: str, settings: Settings | None = None) -> Publication:

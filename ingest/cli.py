@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import pipeline
 from .config import REPO_ROOT, Settings, originals_dir
-from .errors import PipelineError, from_os_error
+from .errors import PipelineError, from_os_error, one_line
 
 log = logging.getLogger("ingest")
 
@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: still one line, with the traceback in the log
         where = _record(exc, argv)
-        text = " ".join(str(exc).split())[:300]
-        print(f"error: unexpected {type(exc).__name__}: {text} (traceback: {where})", file=sys.stderr)
+        text = one_line(str(exc), 300)  # a bug's message is not ours: never more than a few hundred characters
+        print(f"error: {one_line(f'unexpected {type(exc).__name__}: {text} (traceback: {where})')}", file=sys.stderr)
         return 1
 
 

@@ -23,11 +23,29 @@ from __future__ import annotations
 import errno
 
 
+# The longest message an error shows, in characters: a longer one is cut and ends with "…" (the
+# traceback in the log carries the same capped text). The longest messages written on purpose (a
+# publisher file rejected again, with its URL and the way out: landing._rejected_again) run to
+# about 650; anything far beyond is text quoted from a file, which must never fill a screen.
+MAX_MESSAGE = 1000
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Text as one line of at most `limit` characters: runs of whitespace (line ends included) become
+    one space, and a longer text is cut, ending with "…". Only the start of a long text is looked at,
+    so a message of hundreds of megabytes costs no more than a short one."""
+    head = text[: limit * 4]
+    words = " ".join(head.split())
+    if len(words) <= limit and len(head) == len(text):
+        return words
+    return words[: limit - 1].rstrip() + "…"
+
+
 class PipelineError(Exception):
     """Base class: something the nightly run must stop on, with a message for people."""
 
-    def __str__(self) -> str:  # one line, always
-        return " ".join(super().__str__().split())
+    def __str__(self) -> str:  # one line, always, and never longer than MAX_MESSAGE
+        return one_line(super().__str__())
 
 
 class ConfigError(PipelineError):
@@ -100,6 +118,7 @@ def from_os_error(exc: OSError, doing: str = "", path=None) -> PipelineError:
     where = exc.filename or (str(path) if path else "")
     context = f" while {doing}" if doing else ""
     if exc.errno == errno.ENOSPC:
+        where = exc.filename2 or where  # a copy names its source first: the full disk is the target's
         return StorageError(f"disk full{context}: no space left writing {where}; free space and run again "
                             "(the serving warehouse was not touched)")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):

@@ -176,3 +176,20 @@ def test_a_registered_bundle_that_fails_a_guard_loads_nothing(warehouse_copy, tm
     sha = sha256_file(tmp_path / "registered" / "extra.csv.gz")
     landed = [p for p in warehouse_copy.raw_dir.glob("*/*") if p.name.startswith(sha)]
     assert len(landed) == 1  # fetched and landed by content hash, kept though it was refused
+
+
+def test_a_curated_page_taking_a_registered_bundles_id_names_both(tmp_path):
+    """A SYNTHETIC curated page whose id is the one a registered bundle uses: the error names the
+    page and the bundle with its registration file (not 'a publisher file in the catalogue')."""
+    from conftest import write_curated
+
+    path = _register(tmp_path / "extra", _entry())
+    folder = tmp_path / "curated"
+    folder.mkdir()
+    write_curated(folder, "zz-clash", "SIPAS,province,2012,Quảng Ninh,81.25,,,,synthetic\n", pub="synthetic-extra")
+    settings = Settings.from_env({"GOVWH_DATA_DIR": str(tmp_path / "data"), "GOVWH_CATALOGUE_EXTRA": str(path),
+                                  "GOVWH_CURATED_DIR": str(folder)})
+    with pytest.raises(CatalogueError) as err:
+        catalogue.publications(settings)
+    assert str(err.value) == (f"curated file zz-clash.csv (in {folder}) uses the publication id 'synthetic-extra' of "
+                              f"the bundle extra.csv.gz registered in {path}; give the page its own id")

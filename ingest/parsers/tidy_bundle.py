@@ -8,6 +8,11 @@ parse as their types, the right publication and years, aggregate rows without a 
 that still resolve to the codes recorded (each distinct name and year resolved once, by the same
 registry as every parser), and the expected number of units per year. The first offending row is
 named by its line in the file.
+
+Before DuckDB sees the file, it is inflated once as a stream and counted, never held: a bundle that
+inflates beyond MAX_INFLATED bytes, or at a ratio above the workbooks' MAX_RATIO (a decompression
+bomb), is refused there, as is a first line too long to be the header. Errors quote the file's text
+only where a guard names a value, a few dozen characters of it; never raw bytes.
 """
 from __future__ import annotations
 
@@ -24,12 +29,22 @@ from .. import names
 from ..catalogue import PublisherFile
 from ..config import tune
 from ..errors import LayoutError, UnknownUnitError
+from ..excel import MAX_RATIO
 from ..tidy import COLUMNS, DUCKDB_TYPES
 from . import ParseContext, ParseResult, TableResult
 
 _INTEGER = r"^-?[0-9]+$"
 OVERFLOW = "__overflow"  # a 22nd column: holds something only on a line with a field too many
 NEVER = "\\N<never a null string>"  # empty fields read as '' (a padded, missing field reads as NULL)
+
+# A bundle whose CSV inflates to more than this, or at a ratio above the workbooks' MAX_RATIO (200;
+# CSV text compresses 15-20x), is refused before DuckDB reads it (a decompression bomb). Workbooks
+# stop at 400 MiB (excel.MAX_UNPACKED); a bundle may be larger: the scale harness's at 100x today's
+# data (bench/scale.py) inflates to ~1.8 GB, and DuckDB reads it within its memory limit, spilling.
+MAX_INFLATED = 4 * 1024 ** 3
+MAX_HEADER = 4096  # bytes: the tidy schema's header is 250
+INFLATE_CHUNK = 1 << 20
+SHOWN = 60  # characters of a value quoted in an error
 
 
 def _typed(column: str) -> str:
@@ -45,21 +60,93 @@ def _typed(column: str) -> str:
 SELECT = f"SELECT {', '.join(_typed(c) for c in COLUMNS)} FROM raw"
 
 
-def _header(ctx: ParseContext) -> list[str]:
+def _clip(value, width: int = SHOWN) -> str:
+    """A value of the file as an error quotes it: at most `width` characters, a longer one cut with "…"."""
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _shown(value) -> str:
+    return repr(_clip(value)) if value is not None else "NULL"
+
+
+def _gzip_cause(exc: BaseException) -> str:
+    """Why the gzip stream cannot be read, in words: never the bytes found (gzip's own message for a
+    file that is not gzip quotes its first two, e.g. those of /etc/passwd)."""
+    if isinstance(exc, EOFError):
+        return "unexpected end of GZIP stream: the file is truncated"
+    if isinstance(exc, gzip.BadGzipFile):
+        text = str(exc)
+        if text.startswith("Not a gzipped file"):
+            return "not a gzip file"
+        return f"corrupt gzip data: {re.sub(r'[(].*', '', text).strip()}"[:120]
+    if isinstance(exc, zlib.error):
+        return f"corrupt gzip data ({str(exc)[:120]})"
+    return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or 'cannot be read'}"
+
+
+def _inflate_check(ctx: ParseContext) -> bytes:
+    """Inflate the file as a stream, counting (1 MiB at a time, nothing kept but the first line's bytes):
+    refuse it past MAX_INFLATED or past MAX_RATIO times its own size, before DuckDB reads any of it.
+    Returns the start of the file (at most MAX_HEADER bytes), which holds the header."""
+    packed = max(os.path.getsize(ctx.path), 1)
+    limit = min(MAX_INFLATED, MAX_RATIO * packed)
+    head, size = b"", 0
     try:
-        with gzip.open(ctx.path, "rt", encoding="utf-8", newline="") as f:
-            return f.readline().rstrip("\r\n").split(",")
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
-        raise LayoutError(ctx.label, f"cannot read bundle ({type(exc).__name__}: {exc})") from exc
+        with gzip.open(ctx.path, "rb") as f:
+            while chunk := f.read(INFLATE_CHUNK):
+                if len(head) < MAX_HEADER:
+                    head += chunk[: MAX_HEADER - len(head)]
+                size += len(chunk)
+                if size > limit:
+                    cap = (f"{MAX_INFLATED:,} bytes, the cap on a bundle's inflated size" if limit == MAX_INFLATED
+                           else f"{limit:,} bytes from {packed:,}: over the cap of {MAX_RATIO} times its size")
+                    raise LayoutError(ctx.label, f"refused: the bundle inflates to more than {cap} (a "
+                                                 "decompression bomb?); inflating stopped there, nothing of it "
+                                                 "was loaded")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LayoutError(ctx.label, f"cannot read bundle ({_gzip_cause(exc)})") from exc
+    return head
+
+
+def _header(ctx: ParseContext, head: bytes) -> list[str]:
+    """The first line's fields; a first line over MAX_HEADER bytes is not the header (and is not read)."""
+    end = head.find(b"\n")
+    if end < 0 and len(head) >= MAX_HEADER:
+        raise LayoutError(ctx.label, f"the first line runs over {MAX_HEADER:,} bytes: not the tidy schema's "
+                                     f"header ({len(COLUMNS)} column names)", row=1)
+    line = head if end < 0 else head[:end]
+    try:
+        return line.decode("utf-8").rstrip("\r").split(",")
+    except UnicodeDecodeError as exc:
+        raise LayoutError(ctx.label, f"cannot read bundle (not UTF-8 at byte {exc.start:,})", row=1) from exc
+
+
+def _header_cause(header: list[str]) -> str:
+    """How a header differs from the tidy schema: the columns out of place and the first difference."""
+    wrong = [(i, got, want) for i, (got, want) in enumerate(zip(header, COLUMNS), start=1) if got != want]
+    shown = [_clip(got, 40) for _, got, _ in wrong[:3]] + [_clip(c, 40) for c in header[len(COLUMNS):][:3]]
+    cause = f"columns {shown} differ from the tidy schema"
+    if wrong:
+        i, got, want = wrong[0]
+        cause += f" (column {i} is {_shown(got)}, expected {want!r})"
+    if len(header) != len(COLUMNS):
+        cause += f" ({len(header)} columns, expected {len(COLUMNS)})"
+    return cause
 
 
 def _duckdb_cause(exc: duckdb.Error) -> tuple[str, int | None]:
     """DuckDB's CSV errors run to many lines: keep the first, or say how many fields the line had."""
-    text = str(exc)
+    text = str(exc)[:100_000]  # its "Original Line:" quotes the offending line, which is never shown
     line = re.search(r"Line: (\d+)", text)
     found = re.search(r"Expected Number of Columns: \d+ Found: (\d+)", text)
-    cause = f"{found.group(1)} fields, expected {len(COLUMNS)}" if found else text.strip().splitlines()[0]
-    return f"cannot read bundle ({cause})", int(line.group(1)) if line else None
+    if found:
+        cause = f"{found.group(1)} fields, expected {len(COLUMNS)}"
+    else:
+        lines = [t.strip() for t in text.strip().splitlines() if t.strip()]
+        said = [t for t in lines[1:3] if not t.startswith("Original Line")]  # DuckDB's words after its header
+        cause = said[0] if line and said else (lines[0] if lines else type(exc).__name__)
+    return f"cannot read bundle ({_clip(cause, 160)})", int(line.group(1)) if line else None
 
 
 def _check_fields(con, ctx: ParseContext) -> None:
@@ -79,9 +166,9 @@ def _first(con, sql: str, params=()) -> tuple | None:
 
 def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     label = ctx.label
-    header = _header(ctx)
+    header = _header(ctx, _inflate_check(ctx))
     if header != COLUMNS:
-        raise LayoutError(label, f"columns {header} differ from the tidy schema {COLUMNS}", row=1)
+        raise LayoutError(label, _header_cause(header), row=1)
     con = tune(duckdb.connect())
     try:  # beyond the memory limit DuckDB spills: into the run's scratch folder, never the working directory
         scratch = Path(ctx.scratch_dir or tempfile.gettempdir()) / f"tidy_bundle-{os.getpid()}.tmp"
@@ -114,20 +201,21 @@ def _check(con, pub: PublisherFile, ctx: ParseContext) -> None:
     if bad:
         raise LayoutError(label, "bad value (year is empty)", row=bad[0])
     for column, t in DUCKDB_TYPES.items():
-        test = f"NOT regexp_full_match({column}, '{_INTEGER}')" if t == "INTEGER" else \
-            f"TRY_CAST({column} AS {t}) IS NULL"
+        test = f"TRY_CAST({column} AS {t}) IS NULL"
+        if t == "INTEGER":  # digits only ('1.0' would cast), and in INTEGER's range (12 digits would not)
+            test = f"(NOT regexp_full_match({column}, '{_INTEGER}') OR {test})"
         bad = _first(con, f"SELECT line, {column} FROM raw WHERE {column} IS NOT NULL AND {test}")
         if bad:
-            raise LayoutError(label, f"bad value ({column} = {bad[1]!r} is not {t.lower()})", row=bad[0])
+            raise LayoutError(label, f"bad value ({column} = {_shown(bad[1])} is not {t.lower()})", row=bad[0])
     years = sorted(pub.years)
     bad = _first(con, "SELECT line, publication_id, year FROM raw "
                       "WHERE publication_id IS DISTINCT FROM ? OR NOT list_contains(?, CAST(year AS INTEGER))",
                  [pub.id, years])
     if bad:
-        raise LayoutError(label, f"row belongs to {bad[1]} {bad[2]}, not {pub.id} {years}", row=bad[0])
+        raise LayoutError(label, f"row belongs to {_clip(bad[1])} {_clip(bad[2])}, not {pub.id} {years}", row=bad[0])
     bad = _first(con, "SELECT line, unit_name, unit_code FROM raw WHERE row_kind = 'aggregate' AND unit_code IS NOT NULL")
     if bad:  # a published Min / Median / Max row: no unit to resolve
-        raise LayoutError(label, f"aggregate row {bad[1]!r} carries unit {bad[2]}", row=bad[0])
+        raise LayoutError(label, f"aggregate row {_shown(bad[1])} carries unit {_clip(bad[2])}", row=bad[0])
     _check_names(con, pub, ctx)
     per_year = con.execute(
         "SELECT CAST(year AS INTEGER) AS y, count(DISTINCT unit_code) FROM raw WHERE component_code = ? "
@@ -153,5 +241,5 @@ def _check_names(con, pub: PublisherFile, ctx: ParseContext) -> None:
     if bad:
         line, name, year, code, recorded = bad
         if code is None:
-            raise UnknownUnitError(ctx.label, name, registry.candidates(name, year), row=line, year=year)
-        raise LayoutError(ctx.label, f"{name!r} resolves to {code}, bundle says {recorded}", row=line)
+            raise UnknownUnitError(ctx.label, _clip(name), registry.candidates(name, year), row=line, year=year)
+        raise LayoutError(ctx.label, f"{_shown(name)} resolves to {code}, bundle says {_clip(recorded)}", row=line)
