@@ -13,15 +13,20 @@ longer than `max_retry_after` (GOVWH_MAX_RETRY_AFTER). Bounds on everything else
 * an allowlist of origins (scheme, host and port) checked on every redirect hop;
 * conditional GET (ETag / Last-Modified), unless `force` is asked for (`govwh fetch --force`,
   or the Airflow run's `force_fetch` parameter): then the file is downloaded whatever the
-  server says about it.
+  server says about it (with `Cache-Control: no-cache`, past any cache on the way);
+* never validated against a rejected landing: when the parse step refused the file last landed
+  from a URL (landing.py's rejections.jsonl), the next fetch sends none of its validators and
+  downloads the file afresh, so a 304 cannot bring the rejected file back.
 
 file:// URLs (the embedded bundle, a curated file) go through the same landing code.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
-import shutil
+import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +37,10 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .catalogue import ORIGIN_BASE, Publication
+from .catalogue import ORIGIN_BASE, LocalBundle, Publication, local_file_problem
 from .config import Origin, Settings, url_origin
 from .errors import FetchError
-from .landing import ManifestRecord, RawStore, now_utc, sha256_file
+from .landing import ManifestRecord, RawStore, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -143,19 +148,46 @@ def _suffix(url: str) -> str:
 
 
 def _fetch_file(pub, url, suffix, store: RawStore, settings: Settings) -> Landed:
+    """A local file (an embedded bundle, a curated file, a registered bundle) copied into the store.
+
+    The URL's path is already resolved (source_url), so the file is opened without following a link
+    (a link put there since is refused) and without waiting on a named pipe; only a regular file is
+    copied, and no more than the byte cap of it, whatever its size said. A registered bundle must
+    still be a regular file inside its registration's folder (checked again: the folder may have
+    changed since the catalogue was read). Errors name the file, never its content."""
     src = Path(unquote(urlparse(url).path))
-    if not src.is_file():
-        raise FetchError(url, "no such file")
-    size = src.stat().st_size
-    if size > settings.max_bytes:
-        raise FetchError(url, f"file is {size} bytes, over the {settings.max_bytes}-byte cap")
-    tmp = store.temp_file()
+    if isinstance(pub, LocalBundle):
+        problem = local_file_problem(pub.local_file.parent, pub.local_file.name)
+        if problem:
+            raise FetchError(url, f"{problem}; a registered bundle must be a regular file in its registration's folder")
     try:
-        shutil.copyfile(src, tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    sha = sha256_file(tmp)
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise FetchError(url, "no such file") from None
+    except OSError as exc:
+        cause = "it is a symbolic link (the path was resolved, so it changed since)" if exc.errno == errno.ELOOP \
+            else f"cannot open it ({exc.strerror or type(exc).__name__})"
+        raise FetchError(url, cause) from None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise FetchError(url, "not a regular file (a directory, named pipe or device)")
+        size = os.fstat(f.fileno()).st_size
+        if size > settings.max_bytes:
+            raise FetchError(url, f"file is {size} bytes, over the {settings.max_bytes}-byte cap")
+        tmp = store.temp_file()
+        digest, size = hashlib.sha256(), 0
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := f.read(CHUNK):
+                    size += len(chunk)
+                    if size > settings.max_bytes:
+                        raise FetchError(url, f"file grew over the {settings.max_bytes}-byte cap while it was copied")
+                    digest.update(chunk)
+                    out.write(chunk)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    sha = digest.hexdigest()
     path, new = store.land(tmp, sha, suffix)
     outcome = "landed" if new else "unchanged"
     store.append(ManifestRecord(now_utc(), pub.id, url, url, outcome, None, sha, size, None, None,
@@ -271,18 +303,25 @@ def _fetch_http(pub, url, suffix, store: RawStore, settings: Settings, session, 
     origins = allowed_origins(settings)
     deadline = time.monotonic() + settings.fetch_deadline
     previous = store.latest(url)
+    rejected = store.rejection(url, previous["sha256"]) if previous else None
     headers = {}
-    if previous and not force and store.path_for(previous["sha256"], suffix).exists():
+    if force or rejected:
+        headers["Cache-Control"] = "no-cache"  # the file as the origin has it now, not a cache's copy
+    if rejected and not force:
+        log.info("%s: the file last landed (sha256 %s) was rejected on %s; downloading afresh, without its "
+                 "validators", url, previous["sha256"][:12], rejected["at"])
+    elif previous and not force and store.path_for(previous["sha256"], suffix).exists():
         if previous.get("etag"):
             headers["If-None-Match"] = previous["etag"]
         if previous.get("last_modified"):
             headers["If-Modified-Since"] = previous["last_modified"]
+    conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
 
     attempt = 0
     while True:
         resp, final = _open(url, session, headers, settings, origins, deadline)
         with resp:
-            if resp.status_code == 304 and previous and headers:
+            if resp.status_code == 304 and previous and conditional:
                 store.append(ManifestRecord(now_utc(), pub.id, url, final, "not_modified", 304,
                                             previous["sha256"], previous["size"], previous.get("etag"),
                                             previous.get("last_modified"), previous["raw_path"]))
@@ -305,4 +344,7 @@ def _fetch_http(pub, url, suffix, store: RawStore, settings: Settings, session, 
     store.append(ManifestRecord(now_utc(), pub.id, url, final, "landed" if new else "unchanged",
                                 resp.status_code, sha, size, resp.headers.get("ETag"),
                                 resp.headers.get("Last-Modified"), str(path.relative_to(store.raw_dir))))
+    again = store.rejection(url, sha)
+    if again:  # the parse step says so, naming the rejection (RawStore.judging)
+        log.warning("%s: the server still serves the file rejected on %s (sha256 %s)", url, again["at"], sha[:12])
     return Landed(pub.id, url, path, sha, size, "landed" if new else "unchanged")

@@ -120,6 +120,8 @@ class Route:
     trickle: float | None = None  # seconds between single bytes of the body (a server that crawls)
     cut_after: list[int] = field(default_factory=list)  # send this many body bytes, then drop the connection
     gzip: bool = False  # send the body with Content-Encoding: gzip (Content-Length of the encoded bytes)
+    last_modified: str | None = None  # sent as Last-Modified; an equal If-Modified-Since gets a 304
+    requests: list[dict[str, str]] = field(default_factory=list)  # each request's headers, names lower-cased
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -134,6 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         route.hits += 1
+        route.requests.append({name.lower(): value for name, value in self.headers.items()})
         if route.stall:
             import time
 
@@ -156,6 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(304)
             self.end_headers()
             return
+        if (route.last_modified and self.headers.get("If-None-Match") is None  # RFC 9110: the ETag decides
+                and self.headers.get("If-Modified-Since") == route.last_modified):
+            self.send_response(304)
+            self.end_headers()
+            return
         body = route.body
         if route.gzip:
             import gzip
@@ -167,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Encoding", "gzip")
         if route.etag:
             self.send_header("ETag", route.etag)
+        if route.last_modified:
+            self.send_header("Last-Modified", route.last_modified)
         self.end_headers()
         if route.cut_after:
             self.wfile.write(body[:route.cut_after.pop(0)])
