@@ -4,10 +4,12 @@ Tables print with rich (aligned columns in a terminal, plain text when piped).
 """
 from __future__ import annotations
 
-import re
+import os
 import sys
 import threading
+import time
 from collections import Counter
+from contextlib import contextmanager
 
 import duckdb
 from rich.console import Console
@@ -15,10 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from . import names
-from .config import Settings
+from .config import Settings, _number
 from .errors import PipelineError, QueryRefused
 from .landing import RawStore
+from .pipeline import leftovers
 from .publish import last_publish, previous_path
+from .safetext import clip, escape
 
 # In a terminal rich uses its width; piped into a file or a notebook, a wide table beats wrapping.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -37,9 +41,17 @@ SANDBOX = {
     "threads": 2,
     "lock_configuration": True,
 }
-SQL_TIMEOUT = 60.0
-MAX_ROWS = 100_000
-_UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # terminal escapes and other control codes
+SQL_TIMEOUT = 60.0  # seconds, for running the query, fetching and printing its result; GOVWH_SQL_TIMEOUT
+MAX_ROWS = 100_000  # rows counted for the "N of M rows shown" note; beyond this: "more than 100,000"
+MAX_PRINTED_ROWS = 1_000  # --limit above this prints this many
+MAX_CELL = 300  # characters of one printed cell; a longer value is cut and ends with "…"
+MAX_PRINTED_CELLS = 10_000  # rows x columns printed at most, and ...
+MAX_PRINTED_CHARS = 300_000  # ... characters of printed cells: the table's layout time stays bounded
+FETCH_CHUNK = 256
+# DuckDB's memory_limit bounds its buffer manager, not a result's vectors: `select repeat('x', 10000000)
+# from range(100000)` asked for 24 GB and met the kernel's OOM killer. The process's address space
+# is capped at its size when `govwh sql` starts plus this, so such a query fails as "out of memory".
+SQL_ADDRESS_SPACE = 6 << 30
 
 
 def connect(settings: Settings, sandbox: bool = False):
@@ -49,9 +61,9 @@ def connect(settings: Settings, sandbox: bool = False):
 
 
 def _text(value) -> Text:
-    """A cell as plain text: rich markup is not interpreted, control characters are shown escaped."""
-    shown = "" if value is None else str(value)
-    return Text(_UNSAFE_TEXT.sub(lambda m: f"\\x{ord(m.group()):02x}", shown))
+    """A cell as plain text: rich markup is not interpreted, control and other invisible characters
+    (bidirectional overrides, zero-width spaces: ingest/safetext.py) are shown escaped."""
+    return Text(escape("" if value is None else str(value)))
 
 
 def _table(title: str, header: list[str], rows, justify_right: set[int] = frozenset()) -> Table:
@@ -76,10 +88,13 @@ def status(settings: Settings) -> None:
     last = last_publish(settings)
     if last:
         console.print(f"Serving warehouse: {settings.warehouse}")
-        console.print(f"  last {last['action']}: {last['at']} (took {last['seconds']} s), sha256 {last['sha256'][:16]}…")
+        console.print(f"  last {last['action']}: {last['at']} (took {last.get('seconds', '?')} s), sha256 {last['sha256'][:16]}…")
     else:
         console.print(f"Serving warehouse: {settings.warehouse} (never published)")
     console.print(f"  previous file kept for rollback: {'yes' if previous_path(settings).exists() else 'no'}")
+    for path, step in leftovers(settings):
+        console.print(_text(f"  left by an interrupted run: {path} (the next `govwh {step}` removes or finishes it)"),
+                      soft_wrap=True)
     records = RawStore(settings.raw_dir).records()
     if records:
         latest: dict[str, dict] = {}
@@ -245,30 +260,172 @@ def profile(settings: Settings, name: str) -> list[tuple]:
     return rows
 
 
-def sql(settings: Settings, query: str, limit: int = 50, timeout: float = SQL_TIMEOUT) -> list[tuple]:
-    """Read-only SQL in a sandbox (see SANDBOX); stopped after `timeout` seconds."""
+def sql_timeout() -> float:
+    """The limit of `govwh sql` in seconds: GOVWH_SQL_TIMEOUT, else 60."""
+    return _number(os.environ, "GOVWH_SQL_TIMEOUT", SQL_TIMEOUT, 0.1, 3600)
+
+
+class _Printed:
+    """The part of a result that gets printed, gathered while fetching: cells are clipped as they
+    arrive (a 10-million-character value is never kept whole) and the rows stop within the limits."""
+
+    def __init__(self, header: list[str], limit: int):
+        self.header = [clip(h, MAX_CELL)[0] for h in header]
+        by_cells = max(1, MAX_PRINTED_CELLS // max(len(header), 1))
+        self.room = min(limit, MAX_PRINTED_ROWS, by_cells)
+        self.cap = None  # which limit of govwh sql (not --limit) stops the rows, if one does
+        if self.room < limit:
+            self.cap = f"at most {MAX_PRINTED_ROWS:,} rows" if self.room == MAX_PRINTED_ROWS else self._wide
+        self.rows: list[list[str]] = []
+        self.total = 0  # rows counted
+        self.cut_cells = 0
+        self.chars = 0
+
+    _wide = f"at most {MAX_PRINTED_CELLS:,} cells and {MAX_PRINTED_CHARS:,} characters"
+
+    def add(self, row) -> None:
+        self.total += 1
+        if len(self.rows) >= self.room:
+            return
+        cells, cut = [], 0
+        for value in row:
+            shown, was_cut = clip("" if value is None else str(value), MAX_CELL)
+            cells.append(shown)
+            cut += was_cut
+        size = sum(len(c) for c in cells)
+        if self.rows and self.chars + size > MAX_PRINTED_CHARS:
+            self.room, self.cap = len(self.rows), self._wide
+            return
+        self.chars += size
+        self.cut_cells += cut
+        self.rows.append(cells)
+
+    def note(self, more: bool) -> str | None:
+        parts = []
+        if more or self.total > len(self.rows):
+            total = f"more than {MAX_ROWS:,}" if more else f"{self.total:,}"
+            why = f"govwh sql prints {self.cap}" if self.cap else "--limit to see more"
+            parts.append(f"{len(self.rows):,} of {total} rows shown; {why}")
+        if self.cut_cells:
+            parts.append(f"{self.cut_cells:,} {'cell' if self.cut_cells == 1 else 'cells'} cut to "
+                         f"{MAX_CELL} characters, marked …")
+        return f"({'; '.join(parts)})" if parts else None
+
+
+@contextmanager
+def _address_space_cap(headroom: int):
+    """RLIMIT_AS lowered to the address space mapped now plus headroom, for the duration (Linux; an
+    existing lower limit stays; elsewhere nothing happens)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm", encoding="ascii") as f:
+            cap = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") + headroom
+    except (ImportError, OSError, ValueError):
+        cap = None
+    if cap is None or (soft != resource.RLIM_INFINITY and soft <= cap) or \
+            (hard != resource.RLIM_INFINITY and hard < cap):
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _too_big() -> PipelineError:
+    return PipelineError(f"query failed: its result needs more memory than govwh sql allows "
+                         f"({SQL_ADDRESS_SPACE >> 30} GB beyond its own); select fewer or shorter values")
+
+
+def _stopped(timeout: float) -> QueryRefused:
+    return QueryRefused(f"query stopped after {timeout:g} s (the limit for govwh sql, from running the query "
+                        "to printing its result; GOVWH_SQL_TIMEOUT)")
+
+
+def _render(renderables, deadline: float, timeout: float) -> str:
+    """The text rich prints for renderables, laid out in a worker thread so the deadline holds even
+    while rich works (the limits above keep that short; a thread still running is abandoned)."""
+    out: dict = {}
+
+    def work():
+        try:
+            with console.capture() as captured:  # rich keeps the capture buffer per thread
+                for r in renderables:
+                    console.print(r)
+            out["text"] = captured.get()
+        except BaseException as exc:  # re-raised in the calling thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=work, name="govwh-sql-render", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        raise _stopped(timeout)
+    if "error" in out:
+        raise out["error"]
+    return out["text"]
+
+
+def sql(settings: Settings, query: str, limit: int = 50, timeout: float | None = None) -> dict:
+    """Read-only SQL in a sandbox (see SANDBOX). One deadline, `timeout` seconds (GOVWH_SQL_TIMEOUT,
+    else 60), covers running the query, fetching the rows and laying out the table: a timer
+    interrupts the connection, and the layout works on clipped cells within the MAX_PRINTED_*
+    limits. Returns {"rows": rows counted, "shown": rows printed, "cut_cells": n, "more": bool}."""
+    timeout = sql_timeout() if timeout is None else timeout
+    if limit < 0:
+        raise PipelineError(f"--limit must be 0 or more, not {limit}")
+    with _address_space_cap(SQL_ADDRESS_SPACE):
+        try:
+            return _sql(settings, query, limit, timeout)
+        except MemoryError:
+            raise _too_big() from None
+
+
+def _sql(settings: Settings, query: str, limit: int, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
     con = connect(settings, sandbox=True)
     timer = threading.Timer(timeout, con.interrupt)
+    timer.daemon = True
     timer.start()
     try:
         cur = con.execute(query)
-        header = [d[0] for d in cur.description] if cur.description else []
-        rows = cur.fetchmany(MAX_ROWS + 1) if cur.description else []
+        printed = _Printed([d[0] for d in cur.description] if cur.description else [], limit)
+        more = False
+        while cur.description:
+            chunk = cur.fetchmany(FETCH_CHUNK)
+            for row in chunk:
+                if printed.total >= MAX_ROWS:
+                    more = True
+                    break
+                printed.add(row)
+            if more or not chunk:
+                break
+            del chunk
+            if time.monotonic() > deadline:  # the timer's interrupt is due: do not wait for it
+                raise _stopped(timeout)
     except duckdb.InterruptException:
-        raise QueryRefused(f"query stopped after {timeout:g} s (the limit for govwh sql)") from None
+        raise _stopped(timeout) from None
     except (duckdb.PermissionException, duckdb.InvalidInputException) as exc:
         first = str(exc).splitlines()[0]
         raise QueryRefused(f"query refused: govwh sql is read-only and sees only the warehouse's tables "
                            f"({first})") from None
+    except duckdb.OutOfMemoryException:
+        raise _too_big() from None
     except duckdb.Error as exc:
         raise PipelineError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:
         timer.cancel()
         con.close()
-    console.print(_table("", header, rows[:limit]))
-    if len(rows) > MAX_ROWS:
-        console.print(f"(more than {MAX_ROWS:,} rows; {limit} shown)")
-    elif len(rows) > limit:
-        console.print(f"({len(rows) - limit} more rows not shown; {len(rows)} in all)")
-    return rows
-
+    table = Table(show_lines=False, header_style="bold")
+    for h in printed.header:
+        table.add_column(Text(h), overflow="fold")
+    for cells in printed.rows:
+        table.add_row(*[Text(c) for c in cells])
+    note = printed.note(more)
+    text = _render([table] + ([Text(note)] if note else []), deadline, timeout)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return {"rows": printed.total, "shown": len(printed.rows), "cut_cells": printed.cut_cells, "more": more}

@@ -9,28 +9,44 @@
 The workbooks are written by XlsxWriter in its constant-memory mode (about 250,000 cells a
 second here, 2.5x openpyxl); the fact tables stay out of the default workbook because writing
 them took 40 s of every night for a file few open, while their CSV takes 2 s.
-Written to a temporary folder and swapped in whole, so a reader never sees half an export.
+Written to a temporary folder (`exports.incoming`) and swapped in whole, so a reader never sees
+half an export; a failed export removes its folder and leaves the previous exports as they were,
+and the next export removes one that a killed run left behind (`staged`, also used by the report).
+A full disk or a read-only folder ends as one line naming the file being written.
 
 Text that a spreadsheet would run as a formula (a cell starting with =, +, -, @, a tab or a
 carriage return, as OWASP's CSV-injection guidance lists) is neutralised with a leading
 apostrophe in the CSV and XLSX files; numbers are written as numbers, untouched, and every
 text cell of the XLSX is written as a string (`write_string`), so nothing in it can become a formula.
+Invisible characters in text (control codes, bidirectional overrides such as U+202E, zero-width
+spaces: ingest/safetext.py) are written escaped, `\u202e`, in the CSV and XLSX files; the Parquet
+files, for programs, keep every value as the warehouse holds it.
 """
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from decimal import Decimal
+import errno
+import gc
+import logging
+import os
 import re
 import shutil
+import sys
 import time
+import traceback
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
 from .config import Settings, tune
-from .errors import PipelineError
+from .errors import PipelineError, from_os_error
 from .fsutil import replace_dir
+from .safetext import escape
+
+log = logging.getLogger(__name__)
 
 XLSX_NAME = "governance_marts.xlsx"
 FACTS_XLSX_NAME = "governance_facts.xlsx"
@@ -54,6 +70,103 @@ def neutralise(value):
     if isinstance(value, str) and value.startswith(FORMULA_LEADS):
         return "'" + value
     return value
+
+
+def text_cell(value):
+    """A value as a CSV or XLSX cell shows it: text with invisible characters escaped
+    (ingest/safetext.py), then neutralised; other values pass."""
+    if isinstance(value, str):
+        return neutralise(escape(value))
+    return value
+
+
+# ------------------------------------------------------------------ a folder written aside, swapped in whole
+def _remove(path: Path) -> None:
+    """Whatever is at path (a folder, a file, a link) is removed; nothing there is fine."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _release(exc: BaseException) -> None:
+    """Let go of what the failed calls still hold: xlsxwriter's ZipFile, left open when writing it
+    failed, would otherwise print "Exception ignored in ZipFile.__del__" with a traceback on stderr
+    when it is collected (it flushes to the full disk again). Collected here, quietly, into the log."""
+    def quiet(unraisable):
+        log.debug("ignored while cleaning up after a failed write: %r", unraisable.exc_value)
+
+    hook, sys.unraisablehook = sys.unraisablehook, quiet
+    try:
+        seen, pending = set(), [exc]
+        while pending:
+            e = pending.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            traceback.clear_frames(e.__traceback__)  # finished frames only; running ones are skipped
+            pending += [e.__cause__, e.__context__, *(a for a in e.args if isinstance(a, BaseException))]
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+
+
+def _as_shown(path, staging: Path, target: Path) -> Path | None:
+    """A path inside the staging folder, named as it would be once swapped in."""
+    if path is None:
+        return None
+    path = Path(path)
+    try:
+        return target / path.relative_to(staging)
+    except ValueError:
+        return path
+
+
+@contextmanager
+def staged(target: Path, doing: str, writing=lambda: None):
+    """A fresh `<target>.incoming` folder for the body to fill, swapped in whole for target when the
+    body succeeds (fsutil.replace_dir). One left by a killed run is removed first. When the body
+    fails the folder is removed and target stays as it was; an OSError (a full disk, a read-only
+    folder) becomes one line naming the file being written (`writing()`), as it would be named under
+    target. `doing` says what was under way ("exporting the marts")."""
+    staging = target.with_name(target.name + ".incoming")
+    try:
+        if staging.exists() or staging.is_symlink():
+            _remove(staging)
+            log.info("removed %s, left by an interrupted run", staging)
+    except OSError as exc:
+        raise from_os_error(exc, f"removing {staging.name}, left by an interrupted run") from exc
+    try:
+        staging.mkdir(parents=True)
+        yield staging
+    except BaseException as exc:
+        _release(exc)
+        try:
+            _remove(staging)
+        except OSError:
+            log.warning("could not remove %s after a failed write", staging, exc_info=True)
+        if isinstance(exc, OSError):
+            # the file being written; shutil.copyfile's error names its source first, its target second
+            shown = _as_shown(writing() or exc.filename2 or exc.filename, staging, target)
+            raise from_os_error(OSError(exc.errno, exc.strerror or str(exc), str(shown) if shown else None),
+                                doing, shown) from exc
+        raise
+    try:
+        replace_dir(staging, target)
+    except OSError as exc:
+        if target.exists():  # else the new folder is the only copy left: it stays until the next run
+            shutil.rmtree(staging, ignore_errors=True)
+        raise from_os_error(exc, f"putting the new {target.name} in place") from exc
+
+
+def _io_error(exc: duckdb.Error, path: Path) -> OSError:
+    """DuckDB's IO Error while writing path as the OSError it stands for (disk full, read-only)."""
+    text = str(exc)
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        reason = os.strerror(code)
+        if reason.lower() in text.lower():
+            return OSError(code, reason, str(path))
+    return OSError(errno.EIO, text.splitlines()[0] if text else "input/output error", str(path))
 
 
 class _Workbook:
@@ -81,7 +194,7 @@ class _Workbook:
     def sheet(self, title: str, header: list[str], rows) -> None:
         ws = self.book.add_worksheet(title[:31])
         for j, name in enumerate(header):
-            ws.write_string(0, j, name, self.header)
+            ws.write_string(0, j, text_cell(name), self.header)
         ws.freeze_panes(1, 0)
         for i, row in enumerate(rows, start=1):
             if i > EXCEL_MAX_ROWS:
@@ -105,23 +218,40 @@ class _Workbook:
         elif isinstance(value, dt.date):
             ws.write_datetime(i, j, dt.datetime(value.year, value.month, value.day), self.date)
         else:
-            ws.write_string(i, j, neutralise(str(value)))
+            ws.write_string(i, j, text_cell(str(value)))
 
     def close(self) -> None:
         self.book.close()
+
+    def abandon(self) -> None:
+        """Not written: the export failed. The worksheets' temporary files (constant-memory mode)
+        are closed; the workbook file itself was never created."""
+        for ws in self.book.worksheets():
+            try:
+                ws._opt_close()
+            except Exception:  # noqa: BLE001 - best effort on the way out of a failure
+                log.debug("closing a worksheet's temporary file failed", exc_info=True)
 
 
 def export_all(settings: Settings, progress=None, xlsx_facts: bool = False) -> dict:
     """Export every mart; returns {'folder': path, 'marts': n, 'workbooks': [...], 'seconds': s}."""
     started = time.perf_counter()
     target = exports_dir(settings)
-    staging = target.with_name(target.name + ".incoming")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "parquet").mkdir(parents=True)
+    writing: list[Path | None] = [None]  # the file being written, named in a disk-full error
+    with staged(target, "exporting the marts", lambda: writing[0]) as staging:
+        names, workbooks = _export_into(settings, staging, writing, progress, xlsx_facts)
+    return {"folder": str(target), "marts": len(names), "workbooks": workbooks,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _export_into(settings: Settings, staging: Path, writing: list, progress, xlsx_facts: bool):
+    (staging / "parquet").mkdir()
     (staging / "csv").mkdir()
+    books = [(_Workbook(staging / XLSX_NAME), staging / XLSX_NAME)]
+    if xlsx_facts:
+        books.append((_Workbook(staging / FACTS_XLSX_NAME), staging / FACTS_XLSX_NAME))
+    book, facts = books[0][0], (books[1][0] if xlsx_facts else None)
     con = tune(duckdb.connect(str(settings.warehouse), read_only=True))
-    book = _Workbook(staging / XLSX_NAME)
-    facts = _Workbook(staging / FACTS_XLSX_NAME) if xlsx_facts else None
     try:
         names = marts(con)
         for i, name in enumerate(names, start=1):
@@ -130,26 +260,43 @@ def export_all(settings: Settings, progress=None, xlsx_facts: bool = False) -> d
             if not SAFE_NAME.fullmatch(name):
                 raise PipelineError(f"refusing to export table marts.{name!r}: not a plain table name")
             rel = con.table(f"marts.{name}").order("all")
-            rel.write_parquet(str(staging / "parquet" / f"{name}.parquet"))
+            writing[0] = staging / "parquet" / f"{name}.parquet"
+            try:
+                rel.write_parquet(str(writing[0]))
+            except duckdb.IOException as exc:
+                raise _io_error(exc, writing[0]) from exc
             header = rel.columns
             rows = rel.fetchall()
-            with open(staging / "csv" / f"{name}.csv", "w", encoding="utf-8-sig", newline="") as f:
+            writing[0] = staging / "csv" / f"{name}.csv"
+            with open(writing[0], "w", encoding="utf-8-sig", newline="") as f:
                 writer = csv.writer(f)
-                writer.writerow(header)
-                writer.writerows([neutralise(v) for v in row] for row in rows)
+                writer.writerow([text_cell(h) for h in header])
+                writer.writerows([text_cell(v) for v in row] for row in rows)
             if not name.startswith(FACT_PREFIX):
+                writing[0] = books[0][1]  # constant-memory worksheets go to temporary files till close
                 book.sheet(name, header, rows)
             elif facts:
+                writing[0] = books[1][1]
                 facts.sheet(name, header, rows)
         cur = con.execute("select publication_id, title, publisher, source_type, citation_url, licence "
                           "from marts.dim_publication order by source_priority, publication_id")
         book.sheet("sources", [d[0] for d in cur.description], cur.fetchall())
+    except BaseException:
+        for b, _path in books:
+            b.abandon()
+        raise
     finally:
         con.close()
-        book.close()
-        if facts:
-            facts.close()
-    replace_dir(staging, target)
-    workbooks = [XLSX_NAME] + ([FACTS_XLSX_NAME] if facts else [])
-    return {"folder": str(target), "marts": len(names), "workbooks": workbooks,
-            "seconds": round(time.perf_counter() - started, 2)}
+    for k, (b, path) in enumerate(books):  # the workbooks are written (zipped) here
+        writing[0] = path
+        try:
+            b.close()
+        except Exception as exc:
+            for other, _path in books[k + 1:]:
+                other.abandon()
+            cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+            if cause is None:
+                raise
+            # xlsxwriter's FileCreateError wraps the OSError, which names no file: name the workbook
+            raise OSError(cause.errno, cause.strerror, str(path)) from exc
+    return names, [XLSX_NAME] + ([FACTS_XLSX_NAME] if xlsx_facts else [])

@@ -491,6 +491,30 @@ def mirror(settings: Settings, dsn: str | None, reader_login: str | None = None)
     return result
 
 
+# ---------------------------------------------------------------- leftovers
+def leftovers(settings: Settings) -> list[tuple[Path, str]]:
+    """What a killed run left behind, each with the step whose next run removes (or finishes) it:
+    `govwh status` lists them."""
+    from .exports import exports_dir
+    from .publish import incoming_path, pending_path, previous_path
+    from .report import site_dir
+
+    previous = previous_path(settings)
+    candidates = [
+        (settings.data_dir / "parsed.incoming", "parse"),
+        (site_dir(settings).with_name(site_dir(settings).name + ".incoming"), "report"),
+        (exports_dir(settings).with_name(exports_dir(settings).name + ".incoming"), "export"),
+        (incoming_path(settings), "publish"),
+        (previous.with_name(previous.name + ".tmp"), "publish"),
+        (pending_path(settings), "publish"),  # the journal: the next publish or rollback finishes it
+        (settings.data_dir / "changes.duckdb.incoming", "publish"),
+    ]
+    found = [(path, step) for path, step in candidates if path.exists()]
+    found += [(path, "build") for path in sorted(settings.build_dir.glob("*.wal"))] if settings.build_dir.exists() else []
+    found += [(path, "fetch") for path in sorted(settings.raw_dir.glob(".incoming-*"))] if settings.raw_dir.exists() else []
+    return found
+
+
 # ---------------------------------------------------------------- summary
 def changes_line(settings: Settings, run_started: str | None = None) -> str:
     """One line of counts: what the latest publish changed, or "no changes" when this run published nothing."""

@@ -6,7 +6,13 @@ Pages: a ranked table per indicator, level and year ("n of N", tiers, rank-chang
 published average); a bump chart of ranks per indicator and level with any unit selectable; a
 page per province and per ministry; coverage and conflicts. Charts are Plotly (plotly.js ships
 inside the plotly wheel, so the site works offline: no CDN); each chart has its data as a table
-beneath it. The site is written to a temporary folder and swapped in whole.
+beneath it. The site is written to a temporary folder (`site.incoming`) and swapped in whole; a
+failed build removes it and leaves the previous site as it was (exports.staged).
+
+Text from the data is escaped twice over: HTML-escaped by Jinja's autoescape, and invisible
+characters (control codes, bidirectional overrides such as U+202E, zero-width spaces) shown as
+`\u202e` by the one rule of ingest/safetext.py, applied to every `{{ … }}` of the templates (the
+environment's finalize) and to every string of the charts' and maps' JSON.
 """
 from __future__ import annotations
 
@@ -21,10 +27,12 @@ from urllib.parse import urlparse
 
 import duckdb
 from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 
 from .config import Settings, tune
-from .fsutil import replace_dir
+from .exports import staged
 from .publish import last_publish
+from .safetext import escape, has_hidden
 
 INDICATOR_ORDER = ["par_index", "sipas", "pci", "papi"]
 LEVEL_LABEL = {"province": "provinces", "ministry": "ministries"}
@@ -42,21 +50,47 @@ def _rows(con, sql: str, params=None) -> list[dict]:
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
+def shown(value):
+    """Every `{{ … }}` of the templates passes here before autoescape (the environment's finalize):
+    text has its invisible characters escaped (ingest/safetext.py); markup the templates made
+    (macros, `|safe` JSON, which _json escaped already) passes as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return escape(value)
+    return value
+
+
+def _escaped(value):
+    """A chart's or map's data with every string's invisible characters escaped (the names Plotly
+    and site.js draw, the hover texts)."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return value
+
+
 def _json(spec: dict) -> str:
     # No "<", ">" or "&" at all: nothing in the data can close or comment out the <script> element
-    text = json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(_escaped(spec), ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def web_url(value) -> str | None:
     """The URL if it is an absolute http(s) URL with a host and no whitespace or control
-    characters; otherwise None (the template then prints it as text, never as a link)."""
+    characters (nor invisible ones, such as U+202E: ingest/safetext.py); otherwise None (the
+    template then prints it as text, never as a link)."""
     if not isinstance(value, str):
         return None
-    parsed = urlparse(value)
-    if parsed.scheme.lower() not in ("http", "https") or not parsed.hostname:
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value) or has_hidden(value):
         return None
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    try:
+        parsed = urlparse(value)
+        host = parsed.hostname
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
+    if parsed.scheme.lower() not in ("http", "https") or not host:
         return None
     return value
 
@@ -79,17 +113,18 @@ class Site:
     def __init__(self, settings: Settings, out: Path):
         self.settings, self.out = settings, out
         self.env = Environment(loader=PackageLoader("ingest", "templates"), autoescape=True,
-                               trim_blocks=True, lstrip_blocks=True)
+                               trim_blocks=True, lstrip_blocks=True, finalize=shown)
         self.env.filters["web_url"] = web_url
         last = last_publish(settings) or {}
         self.common = {"published_at": last.get("at", "unknown"), "published_sha": last.get("sha256", "?" * 12),
                        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.pages = 0
+        self.writing: Path | None = None  # the file being written, named in a disk-full error
 
     def write(self, rel: str, template: str, **context) -> None:
         depth = rel.count("/")
         html = self.env.get_template(template).render(root="../" * depth, **self.common, **context)
-        path = self.out / rel
+        path = self.writing = self.out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(html, encoding="utf-8")
         self.pages += 1
@@ -98,21 +133,28 @@ class Site:
 def build_site(settings: Settings, out: Path | None = None) -> dict:
     started = time.perf_counter()
     target = out or site_dir(settings)
-    staging = target.with_name(target.name + ".incoming")
-    shutil.rmtree(staging, ignore_errors=True)
+    current: dict = {}  # the Site, once made: its file being written is named in a disk-full error
+    with staged(target, "writing the report", lambda: current["site"].writing if current else None) as staging:
+        current["site"] = site = Site(settings, staging)
+        _write_site(site, settings, staging)
+    return {"folder": str(target), "pages": site.pages, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _write_site(site: Site, settings: Settings, staging: Path) -> None:
     (staging / "assets").mkdir(parents=True)
     import plotly
 
-    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", staging / "assets" / "plotly.min.js")
+    site.writing = staging / "assets" / "plotly.min.js"
+    shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", site.writing)
     static = Path(__file__).parent / "static"
     for name in ("site.css", "site.js"):
-        shutil.copyfile(static / name, staging / "assets" / name)
+        site.writing = staging / "assets" / name
+        shutil.copyfile(static / name, site.writing)
     # the province boundaries (scripts/make_map_asset.py), as a script so maps draw from file:// too
-    (staging / "assets" / "provinces.js").write_text(
+    site.writing = staging / "assets" / "provinces.js"
+    site.writing.write_text(
         "window.govwhMap = " + (static / "maps" / "provinces.json").read_text(encoding="utf-8").strip() + ";\n",
         encoding="utf-8")
-
-    site = Site(settings, staging)
     con = tune(duckdb.connect(str(settings.warehouse), read_only=True))
     try:
         _write_rankings(site, con)
@@ -123,8 +165,6 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
     finally:
         con.close()
     _write_changes(site, settings)
-    replace_dir(staging, target)
-    return {"folder": str(target), "pages": site.pages, "seconds": round(time.perf_counter() - started, 2)}
 
 
 # ------------------------------------------------------------------ maps
