@@ -6,13 +6,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 UV_VERSION := 0.13.9
 
-.PHONY: run test bench bundle lock env clean airflow airflow-stop
+.PHONY: run test check bench bundle lock env clean airflow airflow-stop
 
 run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints where the warehouse is
 	$(BIN)/python -m ingest run
 
-test: $(STAMP)  ## every test (real HTTP server, real DuckDB, real Airflow run)
-	$(BIN)/python -m pytest
+# Tests run in parallel (pytest-xdist): the embedded warehouse is built once per run and shared.
+WORKERS ?= 3
+CHECK_MARKERS := not airflow and not postgres and not browser and not slow
+test: $(STAMP)  ## every test (real HTTP server, DuckDB, Airflow scheduler, PostgreSQL, Chromium)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+
+check: $(STAMP)  ## the fast inner loop: every test but the heavy groups (airflow, postgres, browser, slow)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "$(CHECK_MARKERS)"
 
 airflow: $(STAMP)  ## the real Airflow UI on http://127.0.0.1:8080: api-server, scheduler, dag-processor, triggerer
 	$(BIN)/python -m ingest airflow

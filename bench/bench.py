@@ -1,6 +1,6 @@
 """Benchmark: wall time and peak memory of the pipeline's steps. Prints figures; asserts nothing.
 
-    make bench            # or: .venv/bin/python bench/bench.py [--no-airflow] [--scale N ...]
+    make bench            # or: .venv/bin/python bench/bench.py [--no-airflow] [--tests] [--scale N ...]
 
 Side by side in one run: a cold and a warm `make run` (Airflow), `run --direct` cold and with
 nothing new (and whether the serving file's sha256 changed), each step alone, and the scale
@@ -49,6 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-airflow", action="store_true", help="skip the cold and warm `make run` (Airflow)")
     parser.add_argument("--scale", type=int, action="append", help="scale harness at N (default: 10 and 100)")
+    parser.add_argument("--tests", action="store_true",
+                        help="also time `make check` and `make test` (each in a fresh process; about 15 minutes)")
     parser.add_argument("--measure-json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_json:
@@ -93,14 +95,25 @@ def main() -> None:
             rows.append(("make run, cold (Airflow set-up, both DAGs)", *measure([PY, "-m", "ingest", "run"], env_run)))
             rows.append(("make run, warm (nothing new upstream)", *measure([PY, "-m", "ingest", "run"], env_run)))
 
+    if args.tests:  # the test commands as the README gives them, on this machine as it is now
+        test_env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_") or k == "GOVWH_ORIGINALS"}
+        for target in ("check", "test"):
+            rows.append((f"make {target}", *measure(["make", "-C", str(REPO), target], test_env)))
+
     print(f"{'measurement':<58} {'wall s':>8} {'peak MiB':>9}")
     for name, wall, peak in rows:
         print(f"{name:<58} {wall:>8.2f} {peak:>9.0f}")
     print(f"serving file's sha256 after the nothing-new run: {'unchanged' if same else 'CHANGED'}")
     print("dbt = the dbt build process (start-up, parse, every model and test); exec ratio = dbt's execution phase "
-          "(run_results.json) to the floor; floor = the same compiled SQL in one bare DuckDB process; govwh build "
+          "(run_results.json) to the floor; floor = the same compiled SQL in one bare DuckDB process; lean = the "
+          "marts' core work as minimal hand-written SQL (bench/lean_floor.sql), lean ratio = dbt to it; govwh build "
           "= dbt + the serving file and its receipt")
     print(f"DAG file parse time once Airflow is imported: {dag_parse * 1000:.0f} ms")
+    out = REPO / "bench" / "results" / f"{time.strftime('%Y-%m-%d')}-steps.json"
+    out.write_text(json.dumps({"rows": [{"measurement": n, "wall_s": round(w, 2), "peak_mib": round(m)}
+                                        for n, w, m in rows], "serving_unchanged_after_nothing_new": same,
+                               "dag_parse_ms": round(dag_parse * 1000)}, indent=1) + "\n", encoding="utf-8")
+    print(f"written to {out}")
     _scales(args.scale or [10, 100])
 
 
@@ -115,13 +128,16 @@ def _scales(scales: list[int]) -> None:
         harness.save(result, REPO / "bench" / "results")
         results.append(result)
     print(f"\n{'scale':>5} {'facts':>11} {'dbt s':>7} {'floor s':>8} {'ratio':>6} {'exec ratio':>10} "
+          f"{'lean s':>6} {'lean ratio':>10} "
           f"{'serving s':>9} {'govwh build':>11} {'peak MiB':>8} {'fetch s':>7} {'parse s':>7} {'parse MiB':>9} "
           f"{'publish s':>9} {'report s':>8}")
     for r in results:
         s = r["steps"]
         build = s["dbt build (all tests)"]
         print(f"{r['scale']:>5} {r['facts']['total']:>11,} {r['dbt_seconds']:>7.1f} {r['floor']['seconds']:>8.1f} "
-              f"{r['dbt_build_to_floor']:>6.2f} {r['dbt_execution_to_floor']:>10.2f} {r['serving_file_seconds']:>9.1f} "
+              f"{r['dbt_build_to_floor']:>6.2f} {r['dbt_execution_to_floor']:>10.2f} "
+              f"{r['lean_floor']['seconds']:>6.1f} {r['dbt_build_to_lean_floor']:>10.2f} "
+              f"{r['serving_file_seconds']:>9.1f} "
               f"{build['seconds']:>9.1f} s {build['peak_mib']:>8} {s['fetch and land']['seconds']:>7.1f} "
               f"{s['parse']['seconds']:>7.1f} {s['parse']['peak_mib']:>9} {s['publish']['seconds']:>9.2f} "
               f"{s['report']['seconds']:>8.1f}")

@@ -21,7 +21,11 @@ Everything happens in its own folder, bench/work/scale<N> (never the serving war
      harness's seeds), `govwh build` (dbt build with all tests, then the serving file and its
      receipt; dbt's own execution phase is recorded too, from run_results.json), publish, report;
   4. the floor: the same compiled SQL (every model, then every data test) run in one bare DuckDB
-     process on the same inputs, seeds copied from the build (bench/floor.py).
+     process on the same inputs, seeds copied from the build (bench/floor.py);
+  5. the lean floor: the marts' core work (preferred figure per fact, ranks, rank changes,
+     percentiles, streaks, per-table statistics, key checks) as minimal hand-written SQL
+     (bench/lean_floor.sql) on the same parsed Parquet and seeds, in one bare DuckDB process with the
+     same memory limit (bench/lean_floor.py); its result tables' row counts are printed beside the marts'.
 Results go to bench/results/<date>-scale<N>.json.
 """
 from __future__ import annotations
@@ -245,14 +249,19 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None) -> 
     step("floor: compiled SQL in bare DuckDB", [PY, str(REPO / "bench" / "floor.py"), str(data_dir / "build"),
                                                  _memory_limit(project)])
     floor = json.loads((data_dir / "build" / "floor.json").read_text())
+    step("lean floor: minimal SQL", [PY, str(REPO / "bench" / "lean_floor.py"), str(data_dir / "build"),
+                                      _memory_limit(project), "--parsed", str(data_dir / "parsed")])
+    lean = json.loads((data_dir / "build" / "lean_floor.json").read_text())
+    print(f"  scale {scale:>3}  lean floor rows (lean / marts): " + ", ".join(
+        f"{name} {n['lean']:,} / {n['marts']:,}" for name, n in lean["compared_rows"].items()), flush=True)
     build = steps["dbt build (all tests)"]["seconds"]  # `govwh build`: dbt build, then the serving file
     # the dbt process alone (start-up, parse, every model and test) and the serving file, from the receipt
     timings = json.loads((data_dir / "build" / "receipt.json").read_text())["seconds"]
     # dbt's own execution phase (after its start-up and parse), from run_results.json
     executed = json.loads((data_dir / "build" / "target" / "run_results.json").read_text())["elapsed_time"]
 
-    def ratio(seconds: float) -> float | None:
-        return round(seconds / floor["seconds"], 2) if floor["seconds"] else None
+    def ratio(seconds: float, to: dict = floor) -> float | None:
+        return round(seconds / to["seconds"], 2) if to["seconds"] else None
 
     result = {
         "date": dt.date.today().isoformat(), "scale": scale, "machine": _machine(),
@@ -263,6 +272,10 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None) -> 
         "dbt_build_to_floor": ratio(timings["dbt"]),
         "dbt_execution_to_floor": ratio(executed),
         "govwh_build_to_floor": ratio(build),
+        "lean_floor": lean,
+        "dbt_build_to_lean_floor": ratio(timings["dbt"], lean),
+        "govwh_build_to_lean_floor": ratio(build, lean),
+        "floor_to_lean_floor": ratio(floor["seconds"], lean),
         "warehouse_mib": round((data_dir / "governance.duckdb").stat().st_size / 2 ** 20, 1),
     }
     if not keep:
@@ -309,8 +322,11 @@ def main() -> None:
               f"bare-DuckDB floor ({result['floor']['seconds']:.1f} s; dbt's execution phase "
               f"{result['dbt_execution_to_floor']}x); with the serving file ({result['serving_file_seconds']:.1f} s) "
               f"govwh build {result['steps']['dbt build (all tests)']['seconds']:.1f} s = "
-              f"{result['govwh_build_to_floor']}x; peak {result['steps']['dbt build (all tests)']['peak_mib']} MiB "
-              f"-> {path}", flush=True)
+              f"{result['govwh_build_to_floor']}x; peak {result['steps']['dbt build (all tests)']['peak_mib']} MiB; "
+              f"lean floor {result['lean_floor']['seconds']:.2f} s (peak "
+              f"{result['steps']['lean floor: minimal SQL']['peak_mib']} MiB): dbt build = "
+              f"{result['dbt_build_to_lean_floor']}x it, govwh build = {result['govwh_build_to_lean_floor']}x, "
+              f"the floor = {result['floor_to_lean_floor']}x -> {path}", flush=True)
 
 
 if __name__ == "__main__":

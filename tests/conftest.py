@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +16,23 @@ import pytest
 
 from ingest import pipeline
 from ingest.config import Settings, originals_dir
+
+
+# The heavy groups (pyproject.toml declares them; `make check` leaves them out). `postgres` and
+# `browser` follow from the fixtures a test asks for; `airflow` and `slow` are marked in the files.
+HEAVY = ("airflow", "slow", "postgres", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "postgres" in item.fixturenames:
+            item.add_marker(pytest.mark.postgres)
+        if "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
+    # the longest first, so that pytest-xdist's workers finish together (a stable sort: files keep
+    # their order within a group)
+    weight = {"airflow": 0, "slow": 1, "postgres": 2, "browser": 2}
+    items.sort(key=lambda item: min((weight[m.name] for m in item.iter_markers() if m.name in weight), default=3))
 
 
 @pytest.fixture(scope="session")
@@ -34,20 +52,47 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
     return Settings(**values)
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this test run sees (the run's base folder), or the
+    session's own without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def file_lock(path: Path):
+    """One process at a time (across xdist workers): an exclusive flock on path."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory) -> Settings:
-    """The whole pipeline, run once in-process on the embedded bundle."""
-    settings = make_settings(tmp_path_factory.mktemp("built"))
-    pipeline.run_all(settings)
-    return settings
+    """The whole pipeline, run once per test run in-process on the embedded bundle: the first
+    worker to ask builds it, the others wait and share it. Tests only read it (warehouse_copy
+    gives a test a private copy to change)."""
+    root = shared_dir(tmp_path_factory)
+    data, done = root / "built", root / "built.done"
+    with file_lock(root / "built.lock"):
+        if not done.exists():
+            shutil.rmtree(data, ignore_errors=True)
+            pipeline.run_all(make_settings(data))
+            done.write_text("built\n")
+    return make_settings(data)
 
 
 @pytest.fixture
 def warehouse_copy(built_warehouse, tmp_path) -> Settings:
     """A private copy of the built data folder, for tests that try to break it."""
     target = tmp_path / "data"
-    shutil.copytree(built_warehouse.data_dir, target, symlinks=True,
-                    ignore=shutil.ignore_patterns("airflow"))
+    shutil.copytree(built_warehouse.data_dir, target, symlinks=True,  # logs: other tests append to them
+                    ignore=shutil.ignore_patterns("airflow", "logs", "*.incoming"))
     return make_settings(target)
 
 

@@ -5,10 +5,14 @@ is a copy of the session's built warehouse, so each run here is a real run of th
 """
 from __future__ import annotations
 
+import pytest
+
 import json
 from datetime import datetime, timedelta
 
 from conftest import curated_copy, govwh, make_settings, write_curated
+
+pytestmark = pytest.mark.slow  # each test runs its own pipeline or dbt build
 
 
 def _last_record(settings):

@@ -79,10 +79,19 @@ def test_failure_line_names_the_task_the_cause_and_the_last_good_warehouse(built
     assert f"the last good warehouse is still {built_warehouse.warehouse} (published 20" in line
 
 
-@pytest.mark.airflow
-def test_airflow_dags_test_builds_the_warehouse_and_serves_it(tmp_path):
-    settings = make_settings(tmp_path / "data")
+@pytest.fixture(scope="module")
+def airflow_run(tmp_path_factory):
+    """One real nightly run (and the serving run it schedules) through `airflow dags test`, shared
+    by the tests that read it (xdist keeps them on one worker: group airflow_run)."""
+    settings = make_settings(tmp_path_factory.mktemp("airflow-run") / "data")
     run_dags(settings)
+    return settings
+
+
+@pytest.mark.airflow
+@pytest.mark.xdist_group("airflow_run")
+def test_airflow_dags_test_builds_the_warehouse_and_serves_it(airflow_run):
+    settings = airflow_run
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         years = dict(con.execute("select indicator_code, count(distinct year) from marts.fct_indicator_scores "
@@ -101,13 +110,12 @@ def test_airflow_dags_test_builds_the_warehouse_and_serves_it(tmp_path):
 
 
 @pytest.mark.airflow
-def test_a_failing_airflow_run_logs_one_clear_line_and_keeps_the_warehouse(tmp_path):
-    """Synthetic: a curated file naming a province that does not exist, in a real Airflow run."""
-    from ingest import pipeline
+def test_a_failing_airflow_run_logs_one_clear_line_and_keeps_the_warehouse(warehouse_copy, tmp_path):
+    """Synthetic: a curated file naming a province that does not exist, in a real Airflow run
+    over a good warehouse (a copy of the session's)."""
     from ingest.errors import PipelineError
 
-    settings = make_settings(tmp_path / "data")
-    pipeline.run_all(settings)  # a good warehouse first
+    settings = warehouse_copy
     folder = curated_copy(tmp_path)
     write_curated(folder, "zz-bad", "PAR INDEX,province,2022,Tỉnh Không Tồn Tại,85.5,3,,,\n")
     served = file_sha256(settings.warehouse)
@@ -121,19 +129,19 @@ def test_a_failing_airflow_run_logs_one_clear_line_and_keeps_the_warehouse(tmp_p
 
 
 @pytest.mark.airflow
-def test_a_re_run_airflow_publish_task_refuses_foreign_partial_and_failed_builds(tmp_path):
+@pytest.mark.xdist_group("airflow_run")
+def test_a_re_run_airflow_publish_task_refuses_foreign_partial_and_failed_builds(airflow_run):
     """After a real nightly run, the build folder changes under it (SYNTHETIC tampering, or a
     later build from the CLI); re-running the run's own `publish` task (`airflow tasks test`
     with the run's XComs) refuses each time and the serving file stays as it was."""
     import json
 
     from ingest import pipeline
-    from ingest.airflow_runner import DAG_ID, run_dag
+    from ingest.airflow_runner import DAG_ID
 
     from conftest import assert_untouched, snapshot
 
-    settings = make_settings(tmp_path / "data")
-    run_dag(settings, DAG_ID)
+    settings = airflow_run
     env = airflow_env(settings)
     airflow = str(Path(sys.executable).parent / "airflow")
     runs = subprocess.run([airflow, "dags", "list-runs", DAG_ID, "-o", "json"], env=env, capture_output=True,

@@ -14,6 +14,8 @@ from ingest.airflow_local import admin_password, local_env, setup, shared_settin
 
 from conftest import _free_port, make_settings
 
+pytestmark = pytest.mark.airflow  # real Airflow components (and PostgreSQL, Chromium)
+
 NIGHTLY, SERVE = "governance_nightly", "governance_serve"
 
 

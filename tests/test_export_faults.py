@@ -18,6 +18,8 @@ import pytest
 
 from conftest import govwh, leftovers
 
+pytestmark = pytest.mark.slow  # each test runs its own pipeline, dbt build or full-disk mount
+
 
 def _require_mount_namespaces():
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True) if shutil.which("unshare") else None

@@ -83,6 +83,7 @@ def _verdicts(settings, url: str) -> list[str]:
     return [v["verdict"] for v in _read(RawStore(settings.raw_dir)) if v["url"] == url]
 
 
+@pytest.mark.slow
 def test_a_rejected_file_is_downloaded_afresh_and_the_fixed_file_goes_through(warehouse_copy, originals,
                                                                              http_server):
     bad, good = _broken_workbook(), (originals / PUB.original_relpath).read_bytes()
@@ -140,6 +141,7 @@ def test_a_rejected_file_is_downloaded_afresh_and_the_fixed_file_goes_through(wa
     assert "nothing new" in proc.stdout
 
 
+@pytest.mark.slow
 def test_fetch_then_parse_without_airflow(originals, http_server, tmp_path):
     """`govwh fetch` and `govwh parse` as separate steps: a second parse with nothing fetched says
     to fetch; a fetch after the rejection downloads afresh; the fixed file parses and is accepted."""

@@ -4,6 +4,8 @@ And a documentation change is content: it is built, published and served. Real C
 pipeline on copies of the session's warehouse; the curated page and the edits are SYNTHETIC."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import shutil
@@ -15,6 +17,8 @@ from ingest.config import DBT_PROJECT_DIR
 from ingest.publish import manifest_path, read_receipt
 
 from conftest import curated_copy, govwh, make_settings, query, write_curated
+
+pytestmark = pytest.mark.slow  # each test runs its own pipeline or dbt build
 
 MARTS_YAML = "models/marts/_marts__models.yml"
 COLUMN = ("fct_rankings", "rank_label")

@@ -74,6 +74,7 @@ def test_two_files_sharing_an_id_are_both_named(warehouse_copy, tmp_path):
     assert_untouched(settings, before)
 
 
+@pytest.mark.slow
 def test_bom_and_nfd_are_accepted_and_land_as_nfc_and_the_next_good_run_publishes(warehouse_copy, tmp_path):
     """A UTF-8 file with a byte-order mark (Excel's "CSV UTF-8") and decomposed (NFD) text."""
     settings, folder = _with_curated(warehouse_copy, tmp_path)

@@ -7,6 +7,8 @@ from ingest import names
 from ingest.errors import UnknownUnitError
 
 
+pytestmark = pytest.mark.xdist_group("names")  # one worker builds the module's fixtures once
+
 @pytest.fixture(scope="module")
 def registry():
     return names.provinces()

@@ -3,12 +3,16 @@ is unchanged, and stops, writing nothing. Any real change rebuilds. (Speed is me
 `make bench`, not here.)"""
 from __future__ import annotations
 
+import pytest
+
 import json
 import shutil
 
 from ingest.config import DBT_PROJECT_DIR
 
 from conftest import assert_untouched, curated_copy, govwh, make_settings, query, snapshot, write_curated
+
+pytestmark = pytest.mark.slow  # each test runs its own pipeline or dbt build
 
 
 def _mtimes(folder):

@@ -19,6 +19,8 @@ from ingest.tidy import read_bundle, row_from_strings, sort_key
 
 from expected import PCI_LEADERS
 
+pytestmark = pytest.mark.xdist_group("parsers_originals")  # one worker builds the module's fixtures once
+
 @pytest.fixture(scope="module")
 def parsed(originals):
     return {pub.id: parse_original(pub, originals) for pub in catalogue.CATALOGUE}

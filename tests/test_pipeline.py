@@ -72,6 +72,7 @@ def test_second_run_lands_nothing_and_changes_no_table(warehouse_copy):
     assert table_fingerprints(warehouse_copy.warehouse) == before
 
 
+@pytest.mark.slow
 def test_live_path_from_originals_gives_the_same_scores_as_the_bundle(built_warehouse, originals,
                                                                       http_server, tmp_path):
     serve_originals(http_server, originals)
@@ -135,6 +136,7 @@ def test_bad_input_leaves_the_published_warehouse_as_it_was(case, warehouse_copy
     assert raw_before <= set(warehouse_copy.raw_dir.glob("*/*"))  # nothing landed is ever removed
 
 
+@pytest.mark.slow
 def test_failing_dbt_test_leaves_the_published_warehouse_as_it_was(warehouse_copy, monkeypatch, tmp_path):
     """A parsed table that passes the parser but breaks a dbt test (a PCI score above 100,
     written straight into the parsed layer, synthetic) must not be published."""

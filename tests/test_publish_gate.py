@@ -23,6 +23,7 @@ def _build(settings):
     return settings.build_dir / "serving.duckdb"
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------ what `govwh publish` refuses
 def test_publish_refuses_a_failed_build(warehouse_copy, tmp_path):
     """A real failed dbt build: a SYNTHETIC published average that cannot reconcile."""
@@ -162,6 +163,7 @@ def test_govwh_sql_reads_and_prints_data_as_inert_text(built_warehouse):
     assert "\x1b" not in proc.stdout
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------ one run at a time
 def test_a_second_run_says_who_holds_the_lock_and_a_waiting_one_proceeds(warehouse_copy):
     settings = warehouse_copy

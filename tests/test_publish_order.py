@@ -25,6 +25,9 @@ from ingest.publish import incoming_path, log_path, pending_path, previous_path,
 
 from conftest import assert_one_line_error, assert_untouched, file_sha256, govwh, leftovers, make_settings, snapshot
 
+pytestmark = [pytest.mark.slow,  # many real CLI runs each, and one pipeline run
+              pytest.mark.xdist_group("publish_order")]  # one worker makes the three builds once
+
 
 @dataclass
 class Three:

@@ -17,14 +17,17 @@ from ingest.report import build_site
 
 from conftest import query
 
+pytestmark = pytest.mark.xdist_group("report_site")  # one worker builds the module's fixtures once
+
 ARTIFACTS = Path(os.environ.get("GOVWH_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="module")
-def site(built_warehouse):
-    result = build_site(built_warehouse)
+def site(built_warehouse, tmp_path_factory):
+    # its own folder: the built warehouse is shared by every test (and xdist worker) and only read
+    result = build_site(built_warehouse, out=tmp_path_factory.mktemp("report") / "site")
     return Path(result["folder"]), result
 
 

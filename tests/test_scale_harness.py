@@ -4,14 +4,18 @@ and land, parse, build, publish and report, and every dbt test passes on it.
 (Its timings are benchmark figures, printed by `make bench`, never asserted here.)"""
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
 
 import duckdb
 
-from ingest.config import REPO_ROOT
+from ingest.config import DUCKDB_MEMORY_LIMIT, REPO_ROOT
 from ingest.landing import sha256_file
+
+pytestmark = pytest.mark.slow  # each test runs its own pipeline or dbt build
 
 
 def test_the_harness_at_scale_1_passes_every_dbt_test(tmp_path):
@@ -28,6 +32,17 @@ def test_the_harness_at_scale_1_passes_every_dbt_test(tmp_path):
     assert result["facts"]["synthetic"] / result["facts"]["real"] > 0.9  # scale 1 = about today's size
     assert result["floor"]["failing_tests"] == [] and result["floor"]["tests"] >= 90
     assert result["floor"]["models"] == 37  # the 36 models of the project + the synthetic staging model
+    # the lean floor (bench/lean_floor.sql): ran every step and key check under dbt's memory limit and built
+    # non-empty tables, row for row as many as the marts they stand for (if a mart's rules change, the lean
+    # SQL follows); its ratio is a figure, never a threshold
+    lean = result["lean_floor"]
+    assert lean["failing_checks"] == [] and lean["checks"] >= 5
+    assert set(lean["rows"]) >= {"facts", "rankings", "rank_changes", "streaks", "summaries"}
+    assert all(n > 0 for n in lean["rows"].values()), lean["rows"]
+    assert all(n["lean"] > 0 and n["lean"] == n["marts"] for n in lean["compared_rows"].values()), lean["compared_rows"]
+    assert lean["memory_limit"] == DUCKDB_MEMORY_LIMIT and "lean floor: minimal SQL" in result["steps"]
+    for key in ("dbt_build_to_lean_floor", "govwh_build_to_lean_floor"):
+        assert isinstance(result[key], (int, float)) and result[key] > 0, (key, result[key])
     data = tmp_path / "work" / "scale1" / "data"
     raw_file = tmp_path / "work" / "scale1" / "synthetic" / "synthetic-commune-index.csv.gz"
     landed = [json.loads(line) for line in (data / "raw" / "manifest.jsonl").read_text().splitlines()]

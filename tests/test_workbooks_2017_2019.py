@@ -22,6 +22,8 @@ NEW = ("vcci-pci-2017", "vcci-pci-2018", "vcci-pci-2019", "undp-papi-2011-2019",
        "undp-papi-2019-indicators")
 
 
+pytestmark = pytest.mark.xdist_group("workbooks_2017_2019")  # one worker builds the module's fixtures once
+
 @pytest.fixture(scope="module")
 def parsed(originals):
     return {pid: parse_original(catalogue.get(pid), originals) for pid in NEW + ("undp-papi-2011-2016",)}
