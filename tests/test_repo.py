@@ -78,3 +78,34 @@ def test_dbt_and_the_pipeline_give_duckdb_the_same_memory_limit():
 
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
     assert profile["governance"]["outputs"]["build"]["settings"]["memory_limit"] == DUCKDB_MEMORY_LIMIT == "1GB"
+
+
+def _collect(*args: str) -> list[str]:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def test_make_check_selects_what_the_readme_says():
+    """`make check` leaves out exactly the heavy groups, and the README's counts are the collection's."""
+    import re
+
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    expression = re.search(r"^CHECK_MARKERS := (.+)$", makefile, re.M).group(1)
+    assert expression == "not airflow and not postgres and not browser and not slow"
+    assert '-m "$(CHECK_MARKERS)"' in makefile
+    everything, check = _collect(), _collect("-m", expression)
+    heavy = {group: set(_collect("-m", group)) for group in ("airflow", "postgres", "browser", "slow")}
+    assert set(check) == set(everything) - set().union(*heavy.values())
+    assert all(heavy.values())  # every group has tests
+    assert not [t for t in check if t.startswith("tests/test_deployment.py")]
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `make check` |"))
+    for group in ("airflow", "postgres", "browser", "slow"):
+        assert f"`{group}`" in row
+    assert f"| {len(check)} tests," in row
+    assert f"| {len(everything)} tests," in next(line for line in readme.splitlines() if line.startswith("| `make test` |"))
