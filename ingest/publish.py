@@ -446,7 +446,7 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
         _commit(settings, record, rotate=previous_sha is not None, started=started)
     except BaseException as exc:
         comparison.close()
-        if not pending_path(settings).exists() or sha256_file(serving) != receipt["sha256"]:
+        if not pending_path(settings).exists() or _sha256(serving) != receipt["sha256"]:
             for leftover in (incoming_path(settings), _previous_tmp(settings), pending_path(settings)):
                 leftover.unlink(missing_ok=True)  # not committed: as it was
         if isinstance(exc, OSError):
@@ -571,7 +571,7 @@ def rollback(settings: Settings) -> dict:
     try:
         _commit(settings, record, rotate=False, started=started)
     except BaseException:
-        if sha256_file(serving) != actual:
+        if _sha256(serving) != actual:
             incoming_path(settings).unlink(missing_ok=True)
             pending_path(settings).unlink(missing_ok=True)
         raise

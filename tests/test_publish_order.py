@@ -319,3 +319,15 @@ def test_status_lists_what_killed_runs_left_and_the_step_that_removes_it(three):
     again = govwh(s, "publish")
     assert again.returncode == 0 and "[publish] removed what an interrupted publish left" in again.stdout
     assert not incoming_path(s).exists() and _sha(s.warehouse) == three.c
+
+
+def test_a_first_publish_that_fails_leaves_no_serving_file_and_the_next_one_serves(built_warehouse, tmp_path):
+    s = make_settings(tmp_path / "data")
+    shutil.copytree(built_warehouse.build_dir, s.build_dir)
+    proc = govwh(s, "publish", env={"GOVWH_FAILPOINT": "publish.journal:error"})
+    assert_one_line_error(proc, r"Input/output error \(injected at publish\.journal\) while publishing the warehouse")
+    assert not s.warehouse.exists() and not previous_path(s).exists() and _temporaries(s) == []
+    again = govwh(s, "publish")
+    assert again.returncode == 0, again.stderr
+    assert _sha(s.warehouse) == _sha(built_warehouse.build_dir / "serving.duckdb")
+    assert not previous_path(s).exists() and _log(s)[-1]["previous_sha256"] is None
