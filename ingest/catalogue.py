@@ -42,8 +42,27 @@ REHOST_LICENCE = (
     "Cite the publisher."
 )
 
+DECLARATION = Path(__file__).with_name("publishers.yml")
+
+
+def declared() -> dict:
+    """The declaration of the publishers' files (ingest/publishers.yml): years and layouts."""
+    import yaml
+
+    return yaml.safe_load(DECLARATION.read_text(encoding="utf-8"))
+
+
+def year_span(pair) -> tuple[int, ...]:
+    """[first, last] in the declaration -> every year from first to last."""
+    first, last = (int(y) for y in pair)
+    return tuple(range(first, last + 1))
+
+
+_DECLARED = declared()
+PCI = _DECLARED["vcci-pci"]
+PAPI_YEARS = {pid: year_span(span) for pid, span in _DECLARED["undp-papi"].items()}
 # Provinces surveyed per PCI year: 42 in 2005, 64 until Hà Tây merged into Hà Nội (2008), then 63.
-PCI_UNITS = {2005: 42, 2006: 64, 2007: 64, 2008: 64}
+PCI_UNITS = {int(y): int(n) for y, n in PCI["units"].items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -324,8 +343,8 @@ class CuratedPage(Publication):
 
 
 def _pci(year: int) -> PublisherFile:
-    ext = "xls" if year <= 2011 else "xlsx"
-    if year >= 2017:
+    ext = "xls" if year <= PCI["xls_until"] else "xlsx"
+    if year >= PCI["english_from"]:
         return PublisherFile(
             id=f"vcci-pci-{year}", indicator="pci", level="province", years=(year,), publisher=VCCI,
             title=f"Provincial Competitiveness Index {year}: data workbook (English) with sub-indicators",
@@ -345,26 +364,26 @@ def _pci(year: int) -> PublisherFile:
         original_relpath=f"vcci-pci/PCI_{year}.{ext}",
         format=ext,
         parser="vcci_pci",
-        expected_units=PCI_UNITS.get(year, 63),
+        expected_units=PCI_UNITS.get(year, PCI["default_units"]),
     )
 
 
-def _papi_file(id: str, years: tuple[int, ...], name: str, origin_name: str, parser: str, title: str,
-               preference: int) -> PublisherFile:
-    """A PAPI file re-hosted in mdtrinh/vietnam_elections (its original name there, URL-encoded)."""
+def _papi_file(id: str, name: str, origin_name: str, parser: str, title: str, preference: int) -> PublisherFile:
+    """A PAPI file re-hosted in mdtrinh/vietnam_elections (its original name there, URL-encoded);
+    its years as declared."""
     return PublisherFile(
-        id=id, indicator="papi", level="province", years=years, publisher=UNDP, title=title,
+        id=id, indicator="papi", level="province", years=PAPI_YEARS[id], publisher=UNDP, title=title,
         licence=REHOST_LICENCE_2, origin_path=f"Data/PAPI/{origin_name}", original_relpath=f"papi/{name}",
         format="xlsx", parser=parser, expected_units=63, origin_base=ORIGIN_BASE_2, preference=preference,
     )
 
 
-CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in range(2005, 2020)) + (
+CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in year_span(PCI["years"])) + (
     PublisherFile(
         id="undp-papi-2011-2016",
         indicator="papi",
         level="province",
-        years=tuple(range(2011, 2017)),
+        years=PAPI_YEARS["undp-papi-2011-2016"],
         publisher=UNDP,
         title="PAPI provincial panel 2011-2016: dimension and sub-dimension scores",
         licence=REHOST_LICENCE,
@@ -376,14 +395,14 @@ CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in range(2005, 2020))
         preference=60,  # superseded by the re-issued panel below where both print a figure
     ),
     # the files re-hosted in mdtrinh/vietnam_elections
-    _papi_file("undp-papi-2011-2019", tuple(range(2011, 2020)), "PAPI_2011-2019.xlsx", "PAPI%202011-2019.xlsx",
+    _papi_file("undp-papi-2011-2019", "PAPI_2011-2019.xlsx", "PAPI%202011-2019.xlsx",
                "undp_papi", "PAPI provincial panel 2011-2019 (re-issued): dimension and sub-dimension scores",
                preference=40),  # the publisher's later re-issue of the same panel
-    _papi_file("undp-papi-2018-full", (2018,), "PAPI_2018_FULL_vie.xlsx", "PAPI%202018%20FULL_vie.xlsx",
+    _papi_file("undp-papi-2018-full", "PAPI_2018_FULL_vie.xlsx", "PAPI%202018%20FULL_vie.xlsx",
                "undp_papi_full",
                "PAPI 2018 provincial indicators (Vietnamese): total, dimensions, sub-dimensions, indicators",
                preference=30),  # the year's own file: the only one printing the 2018 total
-    _papi_file("undp-papi-2019-indicators", (2019,), "PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
+    _papi_file("undp-papi-2019-indicators", "PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
                "2019%20PAPI%20Provincial%20indicators2019_VIE_ENG.xlsx", "undp_papi_2019",
                "PAPI 2019 provincial indicators: totals with 95% intervals, dimensions, sub-dimensions, indicators",
                preference=30),  # the year's own file, the one carrying the intervals

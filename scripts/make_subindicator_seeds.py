@@ -24,6 +24,7 @@ import openpyxl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ingest import catalogue  # noqa: E402
 from ingest.names import fold  # noqa: E402
 from ingest.parsers import undp_papi_2019, undp_papi_full, vcci_pci_en  # noqa: E402
 
@@ -86,7 +87,7 @@ def main() -> None:
         crosswalk.append({"indicator": indicator, "year": year, "sheet": sheet, "column_header": header,
                           "occurrence": n_seen, "subindicator_code": item["subindicator_code"]})
 
-    for year in (2017, 2018, 2019):
+    for year in [p.years[0] for p in catalogue.CATALOGUE if p.parser == "vcci_pci_en"]:  # as declared
         book = openpyxl.load_workbook(args.originals / "vcci-pci" / f"PCI_{year}.xlsx", read_only=True, data_only=True)
         for sheet, parent in vcci_pci_en.SUBINDEX_SHEETS.items():
             rows = [list(r) for r in book[sheet].iter_rows(values_only=True)]

@@ -399,3 +399,40 @@ def assert_untouched(settings: Settings, before: Snapshot) -> None:
     for name, sha in before.raw_files.items():
         assert after.raw_files.get(name) == sha, f"raw file {name} lost or changed"
     assert leftovers(settings) == []
+
+
+# ------------------------------------------------------------------ shared SYNTHETIC fixtures and helpers
+def garbled_workbook() -> bytes:
+    """SYNTHETIC: PCI 2016's sheet name, but nothing where the PCI table should be (parse refuses it)."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Summary_VN"
+    sheet.append(["Tỉnh", "PCI"])
+    sheet.append([None, "SYNTHETIC test fixture, not a number"])
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def require_mount_namespaces() -> None:
+    """Full-disk and read-only tests mount a tmpfs in a private mount namespace: root and `unshare -m`.
+    Missing in CI is a failure, elsewhere a skip that says why."""
+    import subprocess
+
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True) if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0 or os.geteuid() != 0:
+        why = "needs root and `unshare -m` (mount namespaces) to mount a small tmpfs or a read-only folder"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"storage fault tests cannot run here: {why}")
+        pytest.skip(why)
+
+
+def data_env(data_dir: Path) -> dict:
+    """The environment of a CLI run on data_dir, with no other GOVWH_ setting of the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
+    env.update({"GOVWH_DATA_DIR": str(data_dir), "GOVWH_WAREHOUSE": str(data_dir / "governance.duckdb")})
+    return env

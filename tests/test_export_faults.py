@@ -9,31 +9,15 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import govwh, leftovers
+from conftest import data_env, govwh, leftovers, require_mount_namespaces
 
 pytestmark = pytest.mark.slow  # each test runs its own pipeline, dbt build or full-disk mount
-
-
-def _require_mount_namespaces():
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True) if shutil.which("unshare") else None
-    if probe is None or probe.returncode != 0 or os.geteuid() != 0:
-        why = "needs root and `unshare -m` (mount namespaces) to mount a small tmpfs"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"storage fault tests cannot run here: {why}")
-        pytest.skip(why)
-
-
-def _env(data_dir) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
-    env.update({"GOVWH_DATA_DIR": str(data_dir), "GOVWH_WAREHOUSE": str(data_dir / "governance.duckdb")})
-    return env
 
 
 def _tree(folder) -> dict[str, str]:
@@ -59,7 +43,7 @@ def _one_line(err: str) -> str:
 
 
 def test_export_and_report_on_a_full_disk_are_one_line_and_leave_the_previous_ones(exported, tmp_path):
-    _require_mount_namespaces()
+    require_mount_namespaces()
     out = tmp_path / "out"
     out.mkdir()
     checker = textwrap.dedent(f"""
@@ -99,7 +83,7 @@ def test_export_and_report_on_a_full_disk_are_one_line_and_leave_the_previous_on
         {py} -m ingest report > {out}/r3.out 2> {out}/r3.err; echo $? > {out}/r3.rc
         {py} {out}/check.py {out}/final.json
     """)
-    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=_env(mnt), capture_output=True, text=True,
+    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=data_env(mnt), capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stderr
     before, after1, after2, final = (json.loads((out / f"{n}.json").read_text())

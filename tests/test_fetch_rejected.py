@@ -12,7 +12,6 @@ workbook is a SYNTHETIC test fixture, never real figures.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from dataclasses import replace
@@ -24,8 +23,8 @@ from ingest.errors import FetchError, LayoutError, StorageError
 from ingest.fetch import fetch
 from ingest.landing import ManifestRecord, RawStore
 
-from conftest import (Route, assert_one_line_error, assert_untouched, govwh, make_settings, query, serve_originals,
-                      snapshot)
+from conftest import (Route, assert_one_line_error, assert_untouched, garbled_workbook, govwh, make_settings, query,
+                      serve_originals, snapshot)
 
 PUB = catalogue.get("vcci-pci-2016")
 PATH = "/" + PUB.origin_path
@@ -33,20 +32,6 @@ ETAG = '"pci-2016-v1"'  # the publisher keeps its validators when it puts the go
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
 REFUSED = r"vcci-pci-2016 \(PCI_2016\.xlsx\), sheet 'Summary_VN', row 2: no table found below the header"
 WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
-
-
-def _broken_workbook() -> bytes:
-    """SYNTHETIC: the right sheet name, but nothing where the PCI table should be."""
-    import openpyxl
-
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "Summary_VN"
-    sheet.append(["Tỉnh", "PCI"])
-    sheet.append([None, "SYNTHETIC test fixture, not a number"])
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
 
 
 def _sha(data: bytes) -> str:
@@ -86,7 +71,7 @@ def _verdicts(settings, url: str) -> list[str]:
 @pytest.mark.slow
 def test_a_rejected_file_is_downloaded_afresh_and_the_fixed_file_goes_through(warehouse_copy, originals,
                                                                              http_server):
-    bad, good = _broken_workbook(), (originals / PUB.original_relpath).read_bytes()
+    bad, good = garbled_workbook(), (originals / PUB.original_relpath).read_bytes()
     route = _serve(http_server, originals, bad)
     other = http_server.routes["/" + catalogue.get("vcci-pci-2015").origin_path]
     settings = replace(warehouse_copy, source_mode="mirror", mirror=http_server.base)
@@ -145,7 +130,7 @@ def test_a_rejected_file_is_downloaded_afresh_and_the_fixed_file_goes_through(wa
 def test_fetch_then_parse_without_airflow(originals, http_server, tmp_path):
     """`govwh fetch` and `govwh parse` as separate steps: a second parse with nothing fetched says
     to fetch; a fetch after the rejection downloads afresh; the fixed file parses and is accepted."""
-    bad, good = _broken_workbook(), (originals / PUB.original_relpath).read_bytes()
+    bad, good = garbled_workbook(), (originals / PUB.original_relpath).read_bytes()
     route = _serve(http_server, originals, bad)
     settings = make_settings(tmp_path / "data", source_mode="mirror", mirror=http_server.base)
     url = http_server.base + PATH

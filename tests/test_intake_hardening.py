@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import (SYNTHETIC_HEADER, assert_one_line_error, assert_untouched, curated_copy, govwh, query,
-                      serve_originals, snapshot, write_curated)
+from conftest import (SYNTHETIC_HEADER, assert_one_line_error, assert_untouched, curated_copy, garbled_workbook, govwh,
+                      query, serve_originals, snapshot, write_curated)
 
 GOOD_ROW = "PAR INDEX,province,2023,Quảng Ninh,91.00,1,,,synthetic\n"
 
@@ -119,24 +119,10 @@ def _zip_bomb() -> bytes:
     return buf.getvalue()
 
 
-def _garbled_workbook() -> bytes:
-    """SYNTHETIC: the right sheet name, but nothing where the PCI table should be."""
-    import openpyxl
-
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "Summary_VN"
-    sheet.append(["Tỉnh", "PCI"])
-    sheet.append([None, "not a number"])
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("case, body, pattern", [
     ("zip bomb", _zip_bomb, r"vcci-pci-2016 \(PCI_2016\.xlsx\): refused: the workbook's 2 parts unpack to "
                             r"104,857,608 bytes .*a zip bomb"),
-    ("garbled", _garbled_workbook, r"vcci-pci-2016 \(PCI_2016\.xlsx\), sheet 'Summary_VN', row 2: no table found "
+    ("garbled", garbled_workbook, r"vcci-pci-2016 \(PCI_2016\.xlsx\), sheet 'Summary_VN', row 2: no table found "
                                    r"below the header"),
 ])
 def test_hostile_workbook_is_one_line_and_loses_nothing(case, body, pattern, warehouse_copy, originals,

@@ -14,7 +14,7 @@ import pytest
 
 from ingest.publish import previous_path, receipt_path
 
-from conftest import (assert_one_line_error, assert_untouched, curated_copy, file_sha256, govwh, make_settings,
+from conftest import (assert_one_line_error, assert_untouched, curated_copy, govwh, make_settings,
                       snapshot, write_curated)
 
 

@@ -10,7 +10,6 @@ the serving file. Names: A (the session's build, served first), B (served now, A
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,8 @@ import pytest
 
 from ingest.publish import incoming_path, log_path, pending_path, previous_path, write_receipt
 
-from conftest import assert_one_line_error, assert_untouched, file_sha256, govwh, leftovers, make_settings, snapshot
+from conftest import (assert_one_line_error, assert_untouched, data_env, file_sha256, govwh, leftovers, make_settings,
+                      require_mount_namespaces, snapshot)
 
 pytestmark = [pytest.mark.slow,  # many real CLI runs each, and one pipeline run
               pytest.mark.xdist_group("publish_order")]  # one worker makes the three builds once
@@ -128,18 +128,9 @@ def test_an_injected_failure_before_the_commit_touches_nothing(three, point, pat
     assert _temporaries(s) == []
 
 
-def _require_mount_namespaces():
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True) if shutil.which("unshare") else None
-    if probe is None or probe.returncode != 0 or os.geteuid() != 0:
-        why = "needs root and `unshare -m` to mount a small tmpfs"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-
-
 def test_a_publish_onto_a_full_disk_keeps_both_warehouses(three, tmp_path):
     """A real tmpfs with room for the data folder but not for the new file's copy."""
-    _require_mount_namespaces()
+    require_mount_namespaces()
     s = three.settings
     used = sum(p.stat().st_size for p in s.data_dir.rglob("*") if p.is_file())
     size_kb = used // 1024 + 2 * 1024  # 2 MiB to spare; the serving file is ~13 MiB
@@ -161,9 +152,7 @@ def test_a_publish_onto_a_full_disk_keeps_both_warehouses(three, tmp_path):
         {py} -m ingest publish > {out}/room.out 2> {out}/room.err; echo $? > {out}/room.rc
         {shas} > {out}/after-room
     """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
-    env.update({"GOVWH_DATA_DIR": str(mount), "GOVWH_WAREHOUSE": str(mount / "governance.duckdb")})
-    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=env, capture_output=True, text=True,
+    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=data_env(mount), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     err = (out / "full.err").read_text().strip()

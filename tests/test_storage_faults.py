@@ -5,35 +5,19 @@ behind, and once there is room again the next run succeeds."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import assert_untouched, snapshot
+from conftest import assert_untouched, data_env, require_mount_namespaces, snapshot
 
 pytestmark = pytest.mark.slow  # each test runs its own pipeline, dbt build or full-disk mount
 
 
-def _require_mount_namespaces():
-    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True) if shutil.which("unshare") else None
-    if probe is None or probe.returncode != 0 or os.geteuid() != 0:
-        why = "needs root and `unshare -m` (mount namespaces) to mount a small tmpfs or a read-only folder"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"storage fault tests cannot run here: {why}")
-        pytest.skip(why)
-
-
-def _env(data_dir) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
-    env.update({"GOVWH_DATA_DIR": str(data_dir), "GOVWH_WAREHOUSE": str(data_dir / "governance.duckdb")})
-    return env
-
-
 def test_disk_full_is_one_line_and_the_next_run_succeeds(warehouse_copy, tmp_path):
-    _require_mount_namespaces()
+    require_mount_namespaces()
     out = tmp_path / "out"
     out.mkdir()
     used = sum(p.stat().st_size for p in warehouse_copy.data_dir.rglob("*") if p.is_file())
@@ -62,7 +46,7 @@ def test_disk_full_is_one_line_and_the_next_run_succeeds(warehouse_copy, tmp_pat
         {sys.executable} -m ingest run --direct > {out}/room.out 2> {out}/room.err; echo $? > {out}/room.rc
         {sys.executable} {out}/check.py {out}/final.json
     """)
-    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=_env(mount), capture_output=True, text=True,
+    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=data_env(mount), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     import json
@@ -80,11 +64,11 @@ def test_disk_full_is_one_line_and_the_next_run_succeeds(warehouse_copy, tmp_pat
 
 
 def test_a_read_only_data_folder_is_one_line(warehouse_copy):
-    _require_mount_namespaces()
+    require_mount_namespaces()
     data = warehouse_copy.data_dir
     before = snapshot(warehouse_copy)
     script = f"mount --bind {data} {data} && mount -o remount,bind,ro {data} && exec {sys.executable} -m ingest run --direct"
-    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=_env(data), capture_output=True, text=True,
+    proc = subprocess.run(["unshare", "-m", "bash", "-c", script], env=data_env(data), capture_output=True, text=True,
                           timeout=300)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr

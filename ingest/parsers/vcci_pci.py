@@ -62,15 +62,17 @@ class Layout:
     rank_from_order: bool = False
 
 
-LAYOUTS: dict[int, Layout] = {
-    2005: Layout("rows", ("Bảng tóm tắt chỉ số",), (1,)),
-    2006: Layout("rows", ("PCI Tóm tắt",), (1,), unlabelled={0: "rank"}),
-    2007: Layout("rows", ("Tóm tắt các chỉ số PCI",), (0,)),
-    2008: Layout("pairs", ("Tổng hợp",), (0, 1), rank_from_order=True),
-    2009: Layout("rows", ("Tong Hop",), (1, 2)),
-    **{y: Layout("pairs", ("Tong hop",), (0,)) for y in (2010, 2011, 2012)},
-    **{y: Layout("pairs", ("Summary_VN",), (0,)) for y in (2013, 2014, 2015, 2016)},
-}
+def _layouts() -> dict[int, Layout]:
+    """Each year's summary-table layout, as declared in ingest/publishers.yml."""
+    from ..catalogue import PCI, year_span
+
+    return {year: Layout(d["kind"], tuple(d["sheets"]), tuple(d["header_rows"]),
+                         unlabelled={int(c): role for c, role in (d.get("unlabelled") or {}).items()},
+                         rank_from_order=bool(d.get("rank_from_order", False)))
+            for d in PCI["layouts"] for year in year_span(d["years"])}
+
+
+LAYOUTS: dict[int, Layout] = _layouts()
 # 2005 keeps ranks and tiers (a label on the first province of each group) on their own sheet.
 RANK_SHEET_2005 = ("Xếp hạng theo chỉ số PCI",)
 
