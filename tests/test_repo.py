@@ -109,3 +109,27 @@ def test_make_check_selects_what_the_readme_says():
         assert f"`{group}`" in row
     assert f"| {len(check)} tests," in row
     assert f"| {len(everything)} tests," in next(line for line in readme.splitlines() if line.startswith("| `make test` |"))
+
+
+def test_xdist_groups_keep_a_modules_shared_fixtures_on_one_worker(tmp_path):
+    """`make test` runs with --dist loadgroup so that a module's shared fixture (a parsed set of the
+    originals, a real Airflow run) is built once: the tests of one xdist_group run on one worker.
+    pytest 9.2 with pytest-xdist 3.8 silently stopped grouping (pytest-dev/pytest-xdist#1386)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_grouped.py").write_text(
+        "import os, pytest\n"
+        "pytestmark = pytest.mark.xdist_group('together')\n"
+        "@pytest.mark.parametrize('i', range(6))\n"
+        "def test_grouped(i):\n"
+        "    open(os.environ['GROUP_LOG'], 'a').write(os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n")
+    (tmp_path / "test_free.py").write_text(
+        "import pytest\n@pytest.mark.parametrize('i', range(6))\ndef test_free(i):\n    pass\n")
+    log = tmp_path / "workers.log"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q", "-p", "no:cacheprovider",
+                           "--rootdir", str(tmp_path), str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**__import__("os").environ, "GROUP_LOG": str(log)}, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    workers = log.read_text().split()
+    assert len(workers) == 6 and len(set(workers)) == 1, workers
