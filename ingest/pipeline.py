@@ -306,9 +306,13 @@ def write_catalogue(pubs, path: Path) -> None:
 
 # ---------------------------------------------------------------- build
 def dbt_env(settings: Settings, target_db: Path) -> dict:
+    """dbt's environment; dbt runs in target_db's folder (cwd), and the profile names the file
+    relative to it. The same name in every data folder keeps dbt's profile the same, so a build in
+    a copied folder (or a moved one) re-uses the saved parse (target/partial_parse.msgpack) instead
+    of parsing the whole project again: dbt re-parses everything when a profile value changes."""
     env = dict(os.environ)
     env.update({
-        "GOVWH_DBT_PATH": str(target_db),
+        "GOVWH_DBT_PATH": target_db.name,
         "GOVWH_PARSED_DIR": str(settings.parsed_dir),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
@@ -351,6 +355,7 @@ def _build(settings: Settings) -> Path:
             dbt_command(settings, "build", "--target-path", str(settings.build_dir / "target"),
                         "--log-path", str(settings.build_dir / "logs")),
             env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
+            cwd=target.parent,
         )
     dbt_seconds = time.perf_counter() - started
     results = _dbt_results(results_path)
