@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import json
+import re
 import shutil
 
 from ingest.config import DBT_PROJECT_DIR
@@ -42,6 +43,9 @@ def test_a_changed_curated_file_rebuilds_and_publishes(warehouse_copy, tmp_path)
     assert snapshot(settings).serving_sha256 != before.serving_sha256
     assert query(settings, "select value from marts.fct_observations where publication_id = 'curated-zz-new-page'") \
         == [(81.25,)]
+    # the copied folder's saved parse was used: the profile names the build file relative to its folder
+    dbt_log = (settings.build_dir / "dbt_build.log").read_text(encoding="utf-8", errors="replace")
+    assert "Unable to do partial parsing" not in dbt_log and re.search(r"Found \d+ models", dbt_log)
     record = json.loads(settings.warehouse.with_name("publish_log.jsonl").read_text().splitlines()[-1])
     assert record["input_fingerprint"] == json.loads((settings.data_dir / "last_build_inputs.json").read_text())[
         "fingerprint"]
