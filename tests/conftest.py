@@ -33,6 +33,12 @@ def pytest_collection_modifyitems(config, items):
     # their order within a group)
     weight = {"airflow": 0, "slow": 1, "postgres": 2, "browser": 2}
     items.sort(key=lambda item: min((weight[m.name] for m in item.iter_markers() if m.name in weight), default=3))
+    dump = os.environ.get("GOVWH_TEST_MARKERS_OUT")  # tests/test_repo.py: each test's heavy groups, in one collection
+    if dump:
+        import json
+
+        groups = {item.nodeid: sorted({m.name for m in item.iter_markers()} & set(HEAVY)) for item in items}
+        Path(dump).write_text(json.dumps(groups), encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

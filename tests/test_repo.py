@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import yaml
 
@@ -80,12 +81,13 @@ def test_dbt_and_the_pipeline_give_duckdb_the_same_memory_limit():
     assert profile["governance"]["outputs"]["build"]["settings"]["memory_limit"] == DUCKDB_MEMORY_LIMIT == "1GB"
 
 
-def _collect(*args: str) -> list[str]:
+def _collect(*args: str, env: dict | None = None) -> list[str]:
+    import os
     import subprocess
     import sys
 
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return [line for line in proc.stdout.splitlines() if "::" in line]
 
@@ -98,8 +100,16 @@ def test_make_check_selects_what_the_readme_says():
     expression = re.search(r"^CHECK_MARKERS := (.+)$", makefile, re.M).group(1)
     assert expression == "not airflow and not postgres and not browser and not slow"
     assert '-m "$(CHECK_MARKERS)"' in makefile
-    everything, check = _collect(), _collect("-m", expression)
-    heavy = {group: set(_collect("-m", group)) for group in ("airflow", "postgres", "browser", "slow")}
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # one collection of everything, with each test's heavy groups
+        dump = Path(tmp) / "groups.json"
+        everything = _collect(env={"GOVWH_TEST_MARKERS_OUT": str(dump)})
+        groups = json.loads(dump.read_text(encoding="utf-8"))
+    check = _collect("-m", expression)  # what `make check` selects
+    assert set(groups) == set(everything)
+    heavy = {group: {t for t, marks in groups.items() if group in marks} for group in ("airflow", "postgres", "browser", "slow")}
     assert set(check) == set(everything) - set().union(*heavy.values())
     assert all(heavy.values())  # every group has tests
     assert not [t for t in check if t.startswith("tests/test_deployment.py")]
