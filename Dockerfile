@@ -7,6 +7,7 @@ COPY ingest ./ingest
 RUN pip install --no-cache-dir uv==0.13.9 \
  && uv pip install --system --no-cache -r requirements.lock \
  && uv pip install --system --no-cache --no-deps -e .
+COPY catalogue ./catalogue
 COPY dags ./dags
 COPY dbt_project ./dbt_project
 COPY data ./data

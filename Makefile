@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 UV_VERSION := 0.13.9
 
-.PHONY: run test check bench bundle lock env clean airflow airflow-stop
+.PHONY: run test check bench bundle seeds lock env clean airflow airflow-stop
 
 run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints where the warehouse is
 	$(BIN)/python -m ingest run
@@ -32,6 +32,9 @@ bench: $(STAMP)  ## benchmarks (not tests): every step, make run cold/warm, scal
 
 bundle: $(STAMP)  ## regenerate data/bundle from the publishers' original files
 	$(BIN)/python -m ingest bundle
+
+seeds: $(STAMP)  ## rewrite the sub-indicator seeds (codes and crosswalk) from the declared originals; review the diff
+	$(BIN)/python scripts/make_subindicator_seeds.py
 
 lock:  ## re-resolve requirements.in into requirements.lock
 	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11

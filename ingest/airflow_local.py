@@ -96,6 +96,7 @@ def local_env(settings: Settings, home: Path, db_url: str | None = None, port: i
         "GOVWH_DATA_DIR": str(settings.data_dir),
         "GOVWH_WAREHOUSE": str(settings.warehouse),
         "GOVWH_CURATED_DIR": str(settings.curated_dir),
+        "GOVWH_CATALOGUE_DIR": str(settings.catalogue_dir),
         "GOVWH_DBT_PROJECT_DIR": str(settings.dbt_project_dir),
     })
     if db_url.startswith("postgresql"):  # Airflow 3 derives an async URL; psycopg 3 serves both

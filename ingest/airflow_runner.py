@@ -35,6 +35,7 @@ def airflow_env(settings: Settings) -> dict:
         "GOVWH_DATA_DIR": str(settings.data_dir),
         "GOVWH_WAREHOUSE": str(settings.warehouse),
         "GOVWH_CURATED_DIR": str(settings.curated_dir),
+        "GOVWH_CATALOGUE_DIR": str(settings.catalogue_dir),
         "GOVWH_DBT_PROJECT_DIR": str(settings.dbt_project_dir),
         "GOVWH_TASK_RETRIES": os.environ.get("GOVWH_TASK_RETRIES", "0"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

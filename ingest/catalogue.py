@@ -1,8 +1,12 @@
 """The source catalogue: one entry per publication the warehouse knows about.
 
 An entry says what the publication is (indicator, level, years, publisher, licence), where
-it comes from (origin URL), how to read it (format and parser) and what to expect (number
+it comes from (origin URL), how to read it (format, parser and layout) and what to expect (number
 of units per year), so that a changed source is caught by a guard, not by an analyst.
+
+Nothing here names a year or a file: the publishers' files come from the families declared in
+catalogue/<family>.yml, registered bundles from GOVWH_CATALOGUE_EXTRA, curated pages from their
+headers, all read by ingest.declarations.
 """
 from __future__ import annotations
 
@@ -10,59 +14,15 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from .config import BUNDLE_DIR, CURATED_DIR, Settings
+from .config import BUNDLE_DIR, CATALOGUE_DIR, CURATED_DIR, Settings
+from . import declarations
 from .errors import CatalogueError
 
-# The VCCI and UNDP workbooks are re-hosted unchanged in the MIT-licensed R package
-# mdtrinh/vietnamdata, pinned here to one commit so the bytes never move under us.
-ORIGIN_HOST = "raw.githubusercontent.com"
-ORIGIN_BASE = (
-    "https://raw.githubusercontent.com/mdtrinh/vietnamdata/"
-    "be581b8d5b1f0c6a747199fe23d8a77e55396e17/"
-)
-
-# The 2017-2019 workbooks and the PAPI files other than the 2011-2016 panel are re-hosted
-# unchanged in mdtrinh/vietnam_elections (no licence stated: the data are the publishers').
-ORIGIN_BASE_2 = (
-    "https://raw.githubusercontent.com/mdtrinh/vietnam_elections/"
-    "84348767096a193634f9d4fb6c4116dbf4789a05/"
-)
-
-VCCI = "VCCI (Vietnam Chamber of Commerce and Industry) with USAID, pcivietnam.vn"
-UNDP = "UNDP Viet Nam with CECODES and VFF-CRT, papi.org.vn"
-REHOST_LICENCE_2 = (
-    "Publisher's data release; re-hosted unchanged in mdtrinh/vietnam_elections (no licence stated). "
-    "Cite the publisher."
-)
-REHOST_LICENCE = (
-    "Publisher's data release; re-hosted unchanged in mdtrinh/vietnamdata (MIT). "
-    "Cite the publisher."
-)
-
-DECLARATION = Path(__file__).with_name("publishers.yml")
-
-
-def declared() -> dict:
-    """The declaration of the publishers' files (ingest/publishers.yml): years and layouts."""
-    import yaml
-
-    return yaml.safe_load(DECLARATION.read_text(encoding="utf-8"))
-
-
-def year_span(pair) -> tuple[int, ...]:
-    """[first, last] in the declaration -> every year from first to last."""
-    first, last = (int(y) for y in pair)
-    return tuple(range(first, last + 1))
-
-
-_DECLARED = declared()
-PCI = _DECLARED["vcci-pci"]
-PAPI_YEARS = {pid: year_span(span) for pid, span in _DECLARED["undp-papi"].items()}
-# Provinces surveyed per PCI year: 42 in 2005, 64 until Hà Tây merged into Hà Nội (2008), then 63.
-PCI_UNITS = {int(y): int(n) for y, n in PCI["units"].items()}
+DECLARED = CATALOGUE_DIR  # catalogue/<family>.yml: the publication families (ingest.declarations)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,9 +62,14 @@ class PublisherFile(Publication):
     years: tuple[int, ...]
     origin_path: str  # path below origin_base (URL-encoded), also the path on a mirror
     original_relpath: str  # path inside ../shared/sources/originals
-    expected_units: int  # units per year
+    expected_units: int  # units per year, unless units_per_year says otherwise
+    units_per_year: tuple[tuple[int, int], ...] = ()
     source_type: str = "publisher_file"
-    origin_base: str = ORIGIN_BASE
+    origin_base: str = ""
+    # The component every unit of every year carries, which the unit-count guard counts (PAPI's
+    # first dimension: the re-issued panel prints no total for 2018-2019).
+    count_component: str = "overall"
+    layout: dict = field(default_factory=dict, compare=False, hash=False)  # the parser's part of the declaration
     # Among publisher files printing the same figure, the lower number is preferred (a re-issue
     # over the file it replaces, a year's own file over a panel): see fct_indicator_scores.
     preference: int = 50
@@ -135,13 +100,7 @@ class PublisherFile(Publication):
 
     def units_in(self, year: int) -> int:
         """How many units the publication scores in a year (the unit-count guard)."""
-        return self.expected_units
-
-    @property
-    def count_component(self) -> str:
-        """The component every unit of every year carries (the unit-count guard counts it): PAPI's
-        first dimension, as the re-issued panel prints no total for 2018-2019."""
-        return "d1_participation" if self.indicator == "papi" else "overall"
+        return dict(self.units_per_year).get(year, self.expected_units)
 
     def source_url(self, settings: Settings) -> str:
         """The URL the fetcher pulls for this run's source mode."""
@@ -163,7 +122,6 @@ class LocalBundle(PublisherFile):
     synthetic publication)."""
 
     local_file: Path
-    units_per_year: tuple[tuple[int, int], ...] = ()
     format: str = "tidy-csv-gz"
     parser: str = "tidy_bundle"
     origin_path: str = ""
@@ -181,9 +139,6 @@ class LocalBundle(PublisherFile):
     def cite(self) -> str:
         return self.citation_url
 
-    def units_in(self, year: int) -> int:
-        return dict(self.units_per_year).get(year, self.expected_units)
-
     def source_url(self, settings: Settings) -> str:
         return self.local_file.resolve().as_uri()
 
@@ -191,14 +146,11 @@ class LocalBundle(PublisherFile):
         return self.parser
 
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
-_INDICATOR = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
-_TEXT_FIELDS = {"publisher": True, "title": True, "licence": True, "citation_url": False}
 _FIELDS = {"id", "indicator", "level", "years", "file", "expected_units", "units_per_year", "preference",
-           *_TEXT_FIELDS}
+           "publisher", "title", "licence", "citation_url"}
 
 
-def extra(path: Path | None) -> list[LocalBundle]:
+def extra(path: Path | None, files: tuple[PublisherFile, ...] | None = None) -> list[LocalBundle]:
     """The publications registered in GOVWH_CATALOGUE_EXTRA (a JSON file), every field validated:
 
         {"publications": [{"id": "...", "indicator": "...", "level": "province", "years": [2005, ...],
@@ -238,7 +190,7 @@ def extra(path: Path | None) -> list[LocalBundle]:
         raise CatalogueError(f"{where}: expected {{\"publications\": [...]}} with at least one entry")
     pubs = [_local_bundle(e, i, path, folder, where) for i, e in enumerate(entries, start=1)]
     ids = [p.id for p in pubs]
-    dup = sorted({i for i in ids if ids.count(i) > 1} | {i for i in ids if i in {c.id for c in CATALOGUE}})
+    dup = sorted({i for i in ids if ids.count(i) > 1} | {i for i in ids if i in {c.id for c in (files or CATALOGUE)}})
     if dup:
         raise CatalogueError(f"{where}: publication id {dup[0]!r} is already taken")
     return pubs
@@ -271,47 +223,36 @@ def local_file_problem(folder: Path, name: str) -> str | None:
 
 
 def _local_bundle(e, i: int, path: Path, folder: Path, where: str) -> LocalBundle:
-    def bad(why: str) -> CatalogueError:
-        return CatalogueError(f"{where}: publication {i}: {why}")
-
+    """One registered bundle, by the rules every declaration follows (declarations.Fields)."""
+    f = declarations.Fields(f"{where}: publication {i}")
     if not isinstance(e, dict):
-        raise bad("is not an object")
-    unknown = sorted(set(e) - _FIELDS)
-    if unknown:
-        raise bad(f"unknown field {unknown[0]!r}")
-    if not isinstance(e.get("id"), str) or not _ID.match(e["id"]):
-        raise bad("id must be 3-64 lower-case letters, digits and '-'")
-    if not isinstance(e.get("indicator"), str) or not _INDICATOR.match(e["indicator"]):
-        raise bad("indicator must be a code of lower-case letters, digits and '_'")
+        raise f.error("is not an object")
+    f.unknown(e, _FIELDS)
+    pub_id = f.publication_id(e)
+    indicator = f.indicator(e)
     if e.get("level") != "province":
-        raise bad("level must be 'province' (the unit names are resolved against the provinces' registry)")
+        raise f.error("level must be 'province' (the unit names are resolved against the provinces' registry)")
     years = e.get("years")
-    if not isinstance(years, list) or not years or not all(type(y) is int and 1990 <= y <= 2100 for y in years):
-        raise bad("years must be a list of years 1990..2100")
-    for name, required in _TEXT_FIELDS.items():
-        value = e.get(name, "")
-        if not isinstance(value, str) or len(value) > 500 or (required and not value.strip()) \
-                or any(ord(ch) < 32 for ch in value):
-            raise bad(f"{name} must be a single line of text" + (" (required)" if required else ""))
-    units = e.get("expected_units")
-    if type(units) is not int or not 1 <= units <= 1_000_000:
-        raise bad("expected_units must be a whole number 1..1000000")
+    if not isinstance(years, list) or not years:
+        raise f.error("years must be a list of years")
+    years = sorted({f.year(y, "years") for y in years})
+    publisher, title, licence = f.text(e, "publisher"), f.text(e, "title"), f.text(e, "licence")
+    citation = f.url(e, "citation_url")
+    units = f.whole(e, "expected_units", 1, 1_000_000)
     per_year = e.get("units_per_year", {})
     if not isinstance(per_year, dict) or not all(
             k.isdigit() and int(k) in years and type(v) is int and 0 <= v <= units for k, v in per_year.items()):
-        raise bad("units_per_year must map years of the publication to whole numbers up to expected_units")
-    preference = e.get("preference", 50)
-    if type(preference) is not int or not 0 <= preference <= 100:
-        raise bad("preference must be a whole number 0..100")
+        raise f.error("units_per_year must map years of the publication to whole numbers up to expected_units")
+    preference = f.whole(e, "preference", 0, 100, default=50)
     name = e.get("file")
     if not isinstance(name, str) or not name.endswith(".csv.gz") or Path(name).name != name:
-        raise bad(f"file must name a .csv.gz file beside {path.name} (not a path)")
+        raise f.error(f"file must name a .csv.gz file beside {path.name} (not a path)")
     problem = local_file_problem(folder, name)
     if problem:
-        raise bad(f"{problem}; a registered bundle must be a regular file in the folder of {path.name}")
+        raise f.error(f"{problem}; a registered bundle must be a regular file in the folder of {path.name}")
     return LocalBundle(
-        id=e["id"], indicator=e["indicator"], level="province", years=tuple(sorted(set(years))),
-        publisher=e["publisher"], title=e["title"], licence=e["licence"], citation_url=e.get("citation_url", ""),
+        id=pub_id, indicator=indicator, level="province", years=tuple(years),
+        publisher=publisher, title=title, licence=licence, citation_url=citation,
         source_type="publisher_file", local_file=folder / name, expected_units=units,
         units_per_year=tuple(sorted((int(k), v) for k, v in per_year.items())), preference=preference,
     )
@@ -342,80 +283,60 @@ class CuratedPage(Publication):
         return self.local_file.resolve().as_uri()
 
 
-def _pci(year: int) -> PublisherFile:
-    ext = "xls" if year <= PCI["xls_until"] else "xlsx"
-    if year >= PCI["english_from"]:
-        return PublisherFile(
-            id=f"vcci-pci-{year}", indicator="pci", level="province", years=(year,), publisher=VCCI,
-            title=f"Provincial Competitiveness Index {year}: data workbook (English) with sub-indicators",
-            licence=REHOST_LICENCE_2, origin_path=f"Data/PCI/PCI%20{year}.xlsx",
-            original_relpath=f"vcci-pci/PCI_{year}.xlsx", format="xlsx", parser="vcci_pci_en",
-            expected_units=63, origin_base=ORIGIN_BASE_2,
-        )
-    return PublisherFile(
-        id=f"vcci-pci-{year}",
-        indicator="pci",
-        level="province",
-        years=(year,),
-        publisher=VCCI,
-        title=f"Provincial Competitiveness Index {year}: data workbook",
-        licence=REHOST_LICENCE,
-        origin_path=f"data-raw/PCI/PCI_{year}.{ext}",
-        original_relpath=f"vcci-pci/PCI_{year}.{ext}",
-        format=ext,
-        parser="vcci_pci",
-        expected_units=PCI_UNITS.get(year, PCI["default_units"]),
-    )
+def _signature(folder: Path) -> tuple:
+    """What the declarations' files are now (name, size, change time): an edit is read at once."""
+    try:
+        return tuple(sorted((p.name, st.st_size, st.st_mtime_ns) for p in Path(folder).glob("*.yml")
+                            for st in [p.stat()]))
+    except OSError:
+        return ()
 
 
-def _papi_file(id: str, name: str, origin_name: str, parser: str, title: str, preference: int) -> PublisherFile:
-    """A PAPI file re-hosted in mdtrinh/vietnam_elections (its original name there, URL-encoded);
-    its years as declared."""
-    return PublisherFile(
-        id=id, indicator="papi", level="province", years=PAPI_YEARS[id], publisher=UNDP, title=title,
-        licence=REHOST_LICENCE_2, origin_path=f"Data/PAPI/{origin_name}", original_relpath=f"papi/{name}",
-        format="xlsx", parser=parser, expected_units=63, origin_base=ORIGIN_BASE_2, preference=preference,
-    )
+@lru_cache(maxsize=8)
+def _families(folder: Path, signature: tuple) -> tuple[declarations.Family, ...]:
+    return declarations.load_folder(Path(folder))
 
 
-CATALOGUE: tuple[PublisherFile, ...] = tuple(_pci(y) for y in year_span(PCI["years"])) + (
-    PublisherFile(
-        id="undp-papi-2011-2016",
-        indicator="papi",
-        level="province",
-        years=PAPI_YEARS["undp-papi-2011-2016"],
-        publisher=UNDP,
-        title="PAPI provincial panel 2011-2016: dimension and sub-dimension scores",
-        licence=REHOST_LICENCE,
-        origin_path="data-raw/PAPI/PAPI_2011-2016.xlsx",
-        original_relpath="papi/PAPI_2011-2016.xlsx",
-        format="xlsx",
-        parser="undp_papi",
-        expected_units=63,
-        preference=60,  # superseded by the re-issued panel below where both print a figure
-    ),
-    # the files re-hosted in mdtrinh/vietnam_elections
-    _papi_file("undp-papi-2011-2019", "PAPI_2011-2019.xlsx", "PAPI%202011-2019.xlsx",
-               "undp_papi", "PAPI provincial panel 2011-2019 (re-issued): dimension and sub-dimension scores",
-               preference=40),  # the publisher's later re-issue of the same panel
-    _papi_file("undp-papi-2018-full", "PAPI_2018_FULL_vie.xlsx", "PAPI%202018%20FULL_vie.xlsx",
-               "undp_papi_full",
-               "PAPI 2018 provincial indicators (Vietnamese): total, dimensions, sub-dimensions, indicators",
-               preference=30),  # the year's own file: the only one printing the 2018 total
-    _papi_file("undp-papi-2019-indicators", "PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
-               "2019%20PAPI%20Provincial%20indicators2019_VIE_ENG.xlsx", "undp_papi_2019",
-               "PAPI 2019 provincial indicators: totals with 95% intervals, dimensions, sub-dimensions, indicators",
-               preference=30),  # the year's own file, the one carrying the intervals
-)
+def families(folder: Path = CATALOGUE_DIR) -> tuple[declarations.Family, ...]:
+    """The publication families declared in folder (catalogue/<family>.yml)."""
+    return _families(Path(folder), _signature(folder))
+
+
+@lru_cache(maxsize=8)
+def _declared(folder: Path, signature: tuple) -> tuple[PublisherFile, ...]:
+    return tuple(PublisherFile(**spec) for fam in _families(folder, signature) for spec in fam.files)
+
+
+def declared(folder: Path = CATALOGUE_DIR) -> tuple[PublisherFile, ...]:
+    """The publishers' files the families in folder declare, in order of family and year."""
+    return _declared(Path(folder), _signature(folder))
+
+
+def family(indicator: str, folder: Path = CATALOGUE_DIR) -> declarations.Family:
+    for fam in families(folder):
+        if fam.indicator == indicator:
+            return fam
+    raise CatalogueError(f"no publication family of indicator {indicator!r} declared in {folder}")
+
+
+def origin_bases(settings: Settings | None = None) -> tuple[str, ...]:
+    """Every origin the declarations name (what the fetcher may contact in live mode)."""
+    folder = settings.catalogue_dir if settings is not None else CATALOGUE_DIR
+    return tuple(dict.fromkeys(b for fam in families(folder) for b in fam.origin_bases))
+
+
+CATALOGUE: tuple[PublisherFile, ...] = declared()  # the repository's declarations (tests, bundle, scripts)
 
 
 CURATED_LICENCE = "Figures quoted from a public page, with its citation; cite the page and its publisher."
 
 
-def curated(folder: Path = CURATED_DIR, taken: dict[str, str] | None = None) -> list[CuratedPage]:
+def curated(folder: Path = CURATED_DIR, taken: dict[str, str] | None = None,
+            files: tuple[PublisherFile, ...] | None = None) -> list[CuratedPage]:
     """One publication per curated intake file (data/curated/*.csv), described by its header.
-    `taken`: ids already used by registered bundles, each with what registered it."""
-    from .parsers.curated import read_header, read_text  # the curated format's reader owns the rules
+    `taken`: ids already used by registered bundles, each with what registered it; `files`: the
+    declared publisher files (default: the repository's)."""
+    from .declarations import read_header, read_text
 
     pubs = []
     first_file: dict[str, Path] = {}
@@ -429,7 +350,7 @@ def curated(folder: Path = CURATED_DIR, taken: dict[str, str] | None = None) -> 
             id=header["publication"], publisher=header["publisher"], title=header["title"], licence=CURATED_LICENCE,
             local_file=path, source_type=header["source_type"], citation_url=header["source_url"],
         ))
-    owners = {c.id: f"the publisher file {c.original_name} in the catalogue" for c in CATALOGUE}
+    owners = {c.id: f"the publisher file {c.original_name} in the catalogue" for c in (files or CATALOGUE)}
     owners.update(taken or {})
     clash = [p for p in pubs if p.id in owners]
     if clash:
@@ -441,9 +362,10 @@ def curated(folder: Path = CURATED_DIR, taken: dict[str, str] | None = None) -> 
 def publications(settings: Settings | None = None) -> list[Publication]:
     """The catalogue's publisher files, the operator's registered ones, then the curated pages."""
     folder = settings.curated_dir if settings is not None else CURATED_DIR
-    local = extra(settings.catalogue_extra) if settings is not None else []
+    files = declared(settings.catalogue_dir) if settings is not None else CATALOGUE
+    local = extra(settings.catalogue_extra, files) if settings is not None else []
     taken = {p.id: f"the bundle {p.local_file.name} registered in {settings.catalogue_extra}" for p in local}
-    return list(CATALOGUE) + local + curated(folder, taken)
+    return list(files) + local + curated(folder, taken, files)
 
 
 def get(publication_id: str, settings: Settings | None = None) -> Publication:

@@ -18,9 +18,10 @@ GOVWH_RETRIES         tries after the first on connection errors, 429 and 5xx (d
 GOVWH_BACKOFF         backoff factor in seconds between tries, doubling each time (default 0.5)
 GOVWH_MAX_BYTES       largest file the fetcher accepts, in bytes (default 50 MiB)
 GOVWH_DBT_PROJECT_DIR the dbt project to build (default: <repo>/dbt_project); the scale harness
-                      points it at its own copy, whose seeds register its synthetic units. The
-                      publisher files' parsers resolve unit names with its seeds too (the curated
-                      parser keeps the repo's: ingest.config.SEEDS_DIR)
+                      points it at its own copy, whose seeds register its synthetic units. Every
+                      parser reads its seeds from this project (ParseContext.seeds_dir)
+GOVWH_CATALOGUE_DIR   folder of the publication families' declarations, one <family>.yml each
+                      (default: <repo>/catalogue); see ingest.declarations
 GOVWH_CATALOGUE_EXTRA a JSON file registering more publications, each a tidy bundle (.csv.gz)
                       beside it (default: none); see ingest.catalogue.extra. The scale harness
                       registers its synthetic publication this way
@@ -37,6 +38,7 @@ from .errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_DIR = REPO_ROOT / "data" / "bundle"
 CURATED_DIR = REPO_ROOT / "data" / "curated"
+CATALOGUE_DIR = REPO_ROOT / "catalogue"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 
@@ -123,6 +125,7 @@ class Settings:
     curated_dir: Path = CURATED_DIR
     dbt_project_dir: Path = DBT_PROJECT_DIR
     catalogue_extra: Path | None = None
+    catalogue_dir: Path = CATALOGUE_DIR
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Settings":
@@ -149,6 +152,7 @@ class Settings:
             dbt_project_dir=_path(env, "GOVWH_DBT_PROJECT_DIR", DBT_PROJECT_DIR),
             catalogue_extra=_path(env, "GOVWH_CATALOGUE_EXTRA", None) if env.get("GOVWH_CATALOGUE_EXTRA", "").strip()
             else None,
+            catalogue_dir=_path(env, "GOVWH_CATALOGUE_DIR", CATALOGUE_DIR),
         )
         values.update(overrides)
         if values["source_mode"] not in ("bundle", "live", "mirror"):
@@ -165,6 +169,9 @@ class Settings:
         extra = values["catalogue_extra"]
         if extra is not None and (extra.suffix != ".json" or not extra.is_file()):
             raise ConfigError(f"GOVWH_CATALOGUE_EXTRA={str(extra)!r} must name an existing .json file")
+        if not values["catalogue_dir"].is_dir():
+            raise ConfigError(f"GOVWH_CATALOGUE_DIR={str(values['catalogue_dir'])!r} is not a folder "
+                              "(of <family>.yml declarations)")
         if values["warehouse"].suffix != ".duckdb":
             raise ConfigError(f"GOVWH_WAREHOUSE={str(values['warehouse'])!r} must name a .duckdb file")
         return cls(**values)

@@ -37,7 +37,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .catalogue import ORIGIN_BASE, LocalBundle, Publication, local_file_problem
+from . import catalogue
+from .catalogue import LocalBundle, Publication, local_file_problem
 from .config import Origin, Settings, url_origin
 from .errors import FetchError
 from .landing import ManifestRecord, RawStore, now_utc
@@ -94,7 +95,7 @@ class BoundedRetry(Retry):
 
 
 def allowed_origins(settings: Settings) -> set[Origin]:
-    origins = {url_origin(ORIGIN_BASE), *settings.extra_origins}
+    origins = {*(url_origin(base) for base in catalogue.origin_bases(settings)), *settings.extra_origins}
     if settings.mirror:
         origins.add(url_origin(settings.mirror))
     return {o for o in origins if o}

@@ -153,11 +153,11 @@ def local_units(seeds_dir: Path = SEEDS_DIR) -> UnitRegistry:
     return UnitRegistry("local unit", units, aliases, LOCAL_PREFIXES)
 
 
-def registry(level: str) -> UnitRegistry:
+def registry(level: str, seeds_dir: Path = SEEDS_DIR) -> UnitRegistry:
     if level == "province":
-        return provinces()
+        return provinces(seeds_dir)
     if level == "ministry":
-        return ministries()
+        return ministries(seeds_dir)
     if level in ("district", "department"):
-        return local_units()
+        return local_units(seeds_dir)
     raise ValueError(f"no unit registry for level {level!r}")

@@ -87,10 +87,19 @@ def _raw_line(pub, settings: Settings, rec: dict | None) -> str:
 
 
 def _raw_lines(settings: Settings) -> list[str]:
-    from .landing import sha256_file
 
     store = RawStore(settings.raw_dir)
     lines = [_raw_line(pub, settings, store.latest(pub.source_url(settings))) for pub in catalogue.select(None, settings)]
+    return lines + _declaration_lines(settings)
+
+
+def _declaration_lines(settings: Settings) -> list[str]:
+    """The declarations the catalogue was made of: the families' files (titles, years, units,
+    layouts) and the registration of registered bundles."""
+    from .landing import sha256_file
+
+    lines = [f"declared {path.name} {sha256_file(path)}" for path in sorted(settings.catalogue_dir.glob("*.yml"))
+             if path.is_file()]
     if settings.catalogue_extra is not None:  # titles, years, unit counts of registered publications
         lines.append(f"catalogue {sha256_file(settings.catalogue_extra)}")
     return lines
@@ -264,10 +273,7 @@ def _record_parse_inputs(settings: Settings, staging: Path, ids, read: dict[str,
     raw = [lines[pid] for pid in order if pid in lines]
     if len(raw) != len(order):  # a publication missing from the parsed layer: never a match
         raw.append("incomplete")
-    if settings.catalogue_extra is not None:
-        from .landing import sha256_file
-
-        raw.append(f"catalogue {sha256_file(settings.catalogue_extra)}")
+    raw += _declaration_lines(settings)
     (staging / PARSE_INPUTS).write_text(json.dumps({"raw": raw, "code": record_code}, indent=1), encoding="utf-8")
 
 

@@ -63,6 +63,9 @@ def numbers(rows, c) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--originals", type=Path, default=ROOT.parent / "shared" / "sources" / "originals")
+    ap.add_argument("--catalogue", type=Path, default=catalogue.CATALOGUE_DIR,
+                    help="the folder of family declarations whose files are read (default: catalogue/)")
+    ap.add_argument("--seeds", type=Path, default=SEEDS, help="where the two seed files are written")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     items: dict[tuple, dict] = {}  # (indicator, parent, folded header, occurrence) -> item
@@ -87,32 +90,37 @@ def main() -> None:
         crosswalk.append({"indicator": indicator, "year": year, "sheet": sheet, "column_header": header,
                           "occurrence": n_seen, "subindicator_code": item["subindicator_code"]})
 
-    for year in [p.years[0] for p in catalogue.CATALOGUE if p.parser == "vcci_pci_en"]:  # as declared
-        book = openpyxl.load_workbook(args.originals / "vcci-pci" / f"PCI_{year}.xlsx", read_only=True, data_only=True)
+    def read_pci_en(pub, path):
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         for sheet, parent in vcci_pci_en.SUBINDEX_SHEETS.items():
             rows = [list(r) for r in book[sheet].iter_rows(values_only=True)]
             for c in range(2, len(rows[0])):
                 if rows[0][c] is not None:
-                    register("pci", parent, PCI_PREFIX[parent], year, sheet, str(rows[0][c]).strip(), numbers(rows, c))
+                    register("pci", parent, PCI_PREFIX[parent], pub.year, sheet, str(rows[0][c]).strip(),
+                             numbers(rows, c))
         book.close()
 
-    book = openpyxl.load_workbook(args.originals / "papi" / "PAPI_2019_Provincial_indicators_VIE_ENG.xlsx",
-                                  read_only=True, data_only=True)
-    rows = [list(r) for r in book[undp_papi_2019.SHEET].iter_rows(values_only=True)]
-    book.close()
-    for c, parent in undp_papi_2019.layout(rows[0])["items"]:
-        register("papi", parent, parent.split("_")[0], 2019, undp_papi_2019.SHEET, str(rows[0][c]).strip(),
-                 numbers(rows, c))
+    def read_papi(module):
+        def read(pub, path):
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            rows = [list(r) for r in book[module.SHEET].iter_rows(values_only=True)]
+            book.close()
+            for c, parent in module.layout(rows[0])["items"]:
+                register("papi", parent, parent.split("_")[0], pub.year, module.SHEET, str(rows[0][c]).strip(),
+                         numbers(rows, c))
+        return read
 
-    # PAPI 2018 (Vietnamese headers: codes of their own, not matched to 2019's English ones)
-    book = openpyxl.load_workbook(args.originals / "papi" / "PAPI_2018_FULL_vie.xlsx", read_only=True, data_only=True)
-    rows = [list(r) for r in book[undp_papi_full.SHEET].iter_rows(values_only=True)]
-    book.close()
-    for c, parent in undp_papi_full.layout(rows[0])["items"]:
-        register("papi", parent, parent.split("_")[0], 2018, undp_papi_full.SHEET, str(rows[0][c]).strip(),
-                 numbers(rows, c))
+    # The files that carry sub-indicators, as the families declare them (catalogue/*.yml), read in a
+    # fixed order so that codes keep their numbers: the English files first (PCI, then PAPI 2019 on),
+    # then PAPI 2018's Vietnamese headers (codes of their own, not matched to 2019's English ones).
+    readers = {"vcci_pci_en": (0, read_pci_en), "undp_papi_2019": (1, read_papi(undp_papi_2019)),
+               "undp_papi_full": (2, read_papi(undp_papi_full))}
+    pubs = sorted((p for p in catalogue.declared(args.catalogue) if p.parser in readers),
+                  key=lambda p: (readers[p.parser][0], p.year))
+    for pub in pubs:
+        readers[pub.parser][1](pub, args.originals / pub.original_relpath)
 
-    with open(SEEDS / "subindicators.csv", "w", encoding="utf-8", newline="") as f:
+    with open(args.seeds / "subindicators.csv", "w", encoding="utf-8", newline="") as f:
         fields = ["indicator", "subindicator_code", "parent_code", "name_en", "unit_of_measure", "unit_basis",
                   "direction", "first_year", "last_year"]
         w = csv.DictWriter(f, fields, lineterminator="\n")
@@ -120,12 +128,12 @@ def main() -> None:
         for item in sorted(items.values(), key=lambda d: d["subindicator_code"]):
             w.writerow({**{k: item[k] for k in fields[:-2]}, "first_year": min(item["years"]),
                         "last_year": max(item["years"])})
-    with open(SEEDS / "subindicator_crosswalk.csv", "w", encoding="utf-8", newline="") as f:
+    with open(args.seeds / "subindicator_crosswalk.csv", "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, ["indicator", "year", "sheet", "column_header", "occurrence", "subindicator_code"],
                            lineterminator="\n")
         w.writeheader()
         w.writerows(crosswalk)
-    print(f"{len(items)} sub-indicators, {len(crosswalk)} crosswalk rows -> {SEEDS}")
+    print(f"{len(items)} sub-indicators, {len(crosswalk)} crosswalk rows -> {args.seeds}")
 
 
 if __name__ == "__main__":

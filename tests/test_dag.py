@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingest import catalogue
 from ingest.airflow_runner import airflow_env, run_dags
 from ingest.config import REPO_ROOT
 
@@ -101,7 +102,8 @@ def test_airflow_dags_test_builds_the_warehouse_and_serves_it(airflow_run):
         curated = con.execute("select count(*) from marts.dim_publication where parser = 'curated'").fetchone()
     finally:
         con.close()
-    assert years == {"pci": 15, "papi": 9}  # PCI 2005-2019, PAPI 2011-2019 from the publishers' files
+    declared = {fam.indicator: len(fam.years) for fam in catalogue.families()}
+    assert years == declared == {"pci": 15, "papi": 9}  # PCI 2005-2019, PAPI 2011-2019 from the publishers' files
     assert leader == [("Đà Nẵng", 70.0)]
     assert curated == (99,)
     assert (settings.data_dir / "airflow" / "airflow.db").exists()

@@ -52,7 +52,12 @@ def test_every_component_code_a_parser_emits_is_in_the_seed():
 
 
 def test_catalogue_entries_are_complete():
-    assert len(catalogue.CATALOGUE) == 19
+    families = catalogue.families()
+    pci, papi = catalogue.family("pci"), catalogue.family("papi")
+    # one workbook per PCI edition; PAPI's two panels and the 2018 and 2019 files of their own
+    assert len(catalogue.CATALOGUE) == sum(len(f.files) for f in families) == len(pci.years) + 4 == 19
+    assert [p.id for p in catalogue.CATALOGUE if p.indicator == "pci"] == [f"vcci-pci-{y}" for y in pci.years]
+    assert papi.years_carrying("intervals") == (2019,) and papi.years_carrying("sub_indicators") == (2018, 2019)
     for pub in catalogue.CATALOGUE:
         assert pub.origin_url.startswith(("https://raw.githubusercontent.com/mdtrinh/vietnamdata/be581b8d",
                                           "https://raw.githubusercontent.com/mdtrinh/vietnam_elections/84348767"))

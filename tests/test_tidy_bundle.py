@@ -145,7 +145,7 @@ def test_a_registered_bundle_is_a_publisher_file_read_by_the_tidy_bundle_parser(
     (_entry(id="vcci-pci-2017"), r"publication id 'vcci-pci-2017' is already taken"),
     (_entry(file="../extra.csv.gz"), r"file must name a \.csv\.gz file beside catalogue\.json"),
     (_entry(level="ministry"), r"level must be 'province'"),
-    (_entry(years=["2017"]), r"years must be a list of years"),
+    (_entry(years=["2017"]), r"publication 1: years must be a year 1990..2100, not .2017."),
     (_entry(title="two\nlines"), r"title must be a single line"),
     (_entry(units_per_year={"2016": 63}), r"units_per_year must map years of the publication"),
     (_entry(sql="drop table x"), r"unknown field 'sql'"),

@@ -13,22 +13,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from dataclasses import dataclass, fields
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlparse
 
 from .. import names
-from ..catalogue import CuratedPage
-from ..config import SEEDS_DIR
+from ..declarations import MAX_CELL, read_header, read_text  # noqa: F401 - the page's declaration
 from ..errors import LayoutError, UnknownUnitError
 from . import ParseContext, ParseResult
 
 COLUMNS = ["indicator", "level", "year", "unit", "score", "rank", "component", "flags", "note"]
-REQUIRED_HEADER = ("publication", "title", "publisher", "source_url", "source_type", "date_read")
-SOURCE_TYPES = ("publisher_site", "publisher_report", "government_portal", "news", "secondary")
 LEVELS = ("province", "ministry", "district", "department")
 FLAGS = ("word-rank", "order-of-listing", "derived", "conflict", "low-reliability")
 # Indicator labels as transcribers write them (folded) -> indicator code.
@@ -41,13 +36,7 @@ INDICATORS = {
     "parindexprovincialinternalquangnam": "par_index_quang_nam_internal",
 }
 AGGREGATE_NAMES = {"trungbinh"}  # "Trung bình": the average row of a published table
-# Intake limits: a publication id becomes a file name and a key, so it is strictly shaped;
-# a cell or a header value longer than this is a mistake (the longest real note is ~180).
-PUBLICATION_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,95}")
-MAX_CELL = 2000
-MAX_FILE_BYTES = 5 * 1024 * 1024
 FIRST_YEAR = 2000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -91,97 +80,43 @@ CURATED_TYPES = {
 }
 
 
-def _read_seed(name: str) -> list[dict]:
-    with open(SEEDS_DIR / name, encoding="utf-8") as f:
+def _read_seed(seeds_dir: Path, name: str) -> list[dict]:
+    with open(Path(seeds_dir) / name, encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
-@lru_cache(maxsize=1)
-def component_lookup() -> dict[tuple[str, str], str]:
-    out = {(r["indicator"], names.fold(r["component_code"])): r["component_code"] for r in _read_seed("components.csv")}
-    out.update({(r["indicator"], names.fold(r["alias"])): r["component_code"] for r in _read_seed("component_aliases.csv")})
+@lru_cache(maxsize=4)
+def component_lookup(seeds_dir: Path) -> dict[tuple[str, str], str]:
+    """(indicator, folded label) -> component code. A component is known by its own code and by
+    its English and Vietnamese names (seeds/components.csv) without an alias row; aliases
+    (seeds/component_aliases.csv) add the other ways pages print it. A name two components of one
+    indicator share is no key (an alias must say which)."""
+    rows = _read_seed(seeds_dir, "components.csv")
+    named: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        for label in (r["name_en"], r["name_vi"]):
+            if label.strip():
+                named.setdefault((r["indicator"], names.fold(label)), set()).add(r["component_code"])
+    out = {key: codes.pop() for key, codes in named.items() if len(codes) == 1}
+    out.update({(r["indicator"], names.fold(r["component_code"])): r["component_code"] for r in rows})
+    out.update({(r["indicator"], names.fold(r["alias"])): r["component_code"]
+                for r in _read_seed(seeds_dir, "component_aliases.csv")})
     return out
 
 
-@lru_cache(maxsize=1)
-def component_scales() -> dict[tuple[str, str], tuple[float, float]]:
+@lru_cache(maxsize=4)
+def component_scales(seeds_dir: Path) -> dict[tuple[str, str], tuple[float, float]]:
     return {(r["indicator"], r["component_code"]): (float(r["scale_min"]), float(r["scale_max"]))
-            for r in _read_seed("components.csv")}
+            for r in _read_seed(seeds_dir, "components.csv")}
 
 
-@lru_cache(maxsize=1)
-def ranked_units() -> dict[tuple[str, str, int], int]:
+@lru_cache(maxsize=4)
+def ranked_units(seeds_dir: Path) -> dict[tuple[str, str, int], int]:
     out = {}
-    for r in _read_seed("ranked_units.csv"):
+    for r in _read_seed(seeds_dir, "ranked_units.csv"):
         for year in range(int(r["year_from"]), int(r["year_to"]) + 1):
             out[(r["indicator"], r["level"], year)] = int(r["units_ranked"])
     return out
-
-
-def read_text(path: Path, label: str) -> str:
-    """A curated file's text: UTF-8 (a byte-order mark is accepted), in NFC, without control
-    characters. Anything else is a one-line error naming the file and line."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise LayoutError(label, f"cannot read curated file ({exc.strerror})") from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise LayoutError(label, f"file is {len(data):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a curated file")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
-        raise LayoutError(label, "file is UTF-16 (or has NUL bytes); save it as UTF-8 (CSV UTF-8 in Excel)", row=1)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise LayoutError(label, f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded (a Windows-1258 or "
-                                 "other legacy encoding?); save the file as UTF-8", row=line) from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        found = _CONTROL.search(line)
-        if found:
-            raise LayoutError(label, f"control character U+{ord(found.group()):04X} in the text", row=number)
-    return unicodedata.normalize("NFC", text)
-
-
-def _check_url(url: str) -> str | None:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(ch.isspace() for ch in url):
-        return f"source_url {url!r} is not an http(s) URL"
-    return None
-
-
-def read_header(text: str, label: str) -> tuple[dict[str, str], int]:
-    """'# key: value' lines at the top; returns them and the number of lines they take."""
-    header: dict[str, str] = {}
-    lines: dict[str, int] = {}
-    count = 0
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        count += 1
-        key, sep, value = line[1:].partition(":")
-        if not sep:
-            raise LayoutError(label, f"provenance line {line[:80]!r} is not '# key: value'", row=count)
-        if len(value) > MAX_CELL:
-            raise LayoutError(label, f"provenance value of {len(value):,} characters, over the {MAX_CELL:,} limit",
-                              row=count)
-        header[key.strip()] = value.strip()
-        lines[key.strip()] = count
-    missing = [k for k in REQUIRED_HEADER if not header.get(k)]
-    if missing:
-        raise LayoutError(label, f"provenance is missing {missing} (expected '# key: value' lines for "
-                                 f"{list(REQUIRED_HEADER)})", row=count + 1)
-    if not PUBLICATION_ID.fullmatch(header["publication"]):
-        raise LayoutError(label, f"publication id {header['publication'][:100]!r} must be 3-96 characters of a-z, "
-                                 "0-9 and '-', starting with a letter or digit", row=lines["publication"])
-    if header["source_type"] not in SOURCE_TYPES:
-        raise LayoutError(label, f"source_type {header['source_type']!r} is not one of {list(SOURCE_TYPES)}",
-                          row=lines["source_type"])
-    problem = _check_url(header["source_url"])
-    if problem:
-        raise LayoutError(label, problem, row=lines["source_url"])
-    return header, count
 
 
 def _aggregate(unit: str) -> tuple[str, str | None, int | None] | None:
@@ -200,7 +135,7 @@ def _aggregate(unit: str) -> tuple[str, str | None, int | None] | None:
     return kind, scope, int(n.group(1)) if n else None
 
 
-def parse(pub: CuratedPage, ctx: ParseContext) -> ParseResult:
+def parse(pub, ctx: ParseContext) -> ParseResult:
     label = ctx.label
     text = read_text(ctx.path, label)
     header, offset = read_header(text, label)
@@ -264,9 +199,9 @@ def _row(pub, ctx, header, row, line_no) -> CuratedRow:
     year = int(row["year"])
     component_code = "overall"
     if row["component"]:
-        component_code = component_lookup().get((indicator, names.fold(row["component"])))
+        component_code = component_lookup(ctx.seeds_dir).get((indicator, names.fold(row["component"])))
         if component_code is None:
-            known = sorted(c for (i, c) in component_scales() if i == indicator)
+            known = sorted(c for (i, c) in component_scales(ctx.seeds_dir) if i == indicator)
             fail(f"unknown {indicator} component {row['component']!r} (codes: {known}; aliases in "
                  f"dbt_project/seeds/component_aliases.csv)")
     value = decimals = None
@@ -276,7 +211,7 @@ def _row(pub, ctx, header, row, line_no) -> CuratedRow:
         except ValueError:
             fail(f"score {row['score']!r} is not a number (use a decimal point)")
         decimals = len(row["score"].partition(".")[2])
-        low, high = component_scales()[(indicator, component_code)]
+        low, high = component_scales(ctx.seeds_dir)[(indicator, component_code)]
         if not low <= value <= high:
             fail(f"score {value} for {row['unit']!r} is outside the {indicator} {component_code} range [{low}, {high}]")
     rank = None
@@ -284,7 +219,7 @@ def _row(pub, ctx, header, row, line_no) -> CuratedRow:
         if not row["rank"].isdigit() or int(row["rank"]) < 1:
             fail(f"rank {row['rank']!r} is not a positive whole number")
         rank = int(row["rank"])
-        n = ranked_units().get((indicator, row["level"], year))
+        n = ranked_units(ctx.seeds_dir).get((indicator, row["level"], year))
         if n is not None and rank > n:
             fail(f"rank {rank} of {row['unit']!r} is larger than the {n} units ranked in {indicator} "
                  f"{row['level']} {year}")
@@ -294,7 +229,7 @@ def _row(pub, ctx, header, row, line_no) -> CuratedRow:
     aggregate = _aggregate(row["unit"])
     unit_key = None
     if aggregate is None:
-        registry = names.registry(row["level"])
+        registry = names.registry(row["level"], ctx.seeds_dir)
         unit_key = registry.lookup(row["unit"], year)
         if unit_key is None:
             raise UnknownUnitError(label, row["unit"], registry.candidates(row["unit"], year), row=line_no, year=year)

@@ -5,6 +5,7 @@ import csv
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from ..config import SEEDS_DIR
 from ..errors import LayoutError
@@ -13,15 +14,18 @@ from ..names import fold
 from ..tidy import TidyRow
 
 
-def check_units(rows: list[TidyRow], expected: int, label: str, component: str = "overall") -> None:
+def check_units(rows: list[TidyRow], expected, label: str, component: str = "overall") -> None:
+    """Each year's units with a `component` figure number `expected` (a count, or the year's count:
+    a publication's units_in, as its family declares)."""
     per_year: dict[int, set[str]] = defaultdict(set)
     for r in rows:
         if r.component_code == component and r.row_kind == "unit" and r.grain == "score":
             per_year[r.year].add(r.unit_code)
     for year, units in sorted(per_year.items()):
-        if len(units) != expected:
+        want = expected(year) if callable(expected) else expected
+        if len(units) != want:
             raise LayoutError(label, f"{year}: {len(units)} units with an {component!r} figure, "
-                                     f"expected {expected}")
+                                     f"expected {want}")
 
 
 def check_range(rows: list[TidyRow], label: str, bounds: dict[str, tuple[float, float]]) -> None:
@@ -77,17 +81,17 @@ class Subindicator:
 
 
 @lru_cache(maxsize=None)
-def subindicators() -> dict[tuple[str, str], Subindicator]:
+def subindicators(seeds_dir: Path = SEEDS_DIR) -> dict[tuple[str, str], Subindicator]:
     """seeds/subindicators.csv: (indicator, code) -> its parent and unit of measure."""
-    with open(SEEDS_DIR / "subindicators.csv", encoding="utf-8", newline="") as f:
+    with open(Path(seeds_dir) / "subindicators.csv", encoding="utf-8", newline="") as f:
         return {(d["indicator"], d["subindicator_code"]): Subindicator(d["subindicator_code"], d["parent_code"],
                                                                        d["unit_of_measure"])
                 for d in csv.DictReader(f)}
 
 
 @lru_cache(maxsize=None)
-def _crosswalk_rows() -> tuple[dict, ...]:
-    with open(SEEDS_DIR / "subindicator_crosswalk.csv", encoding="utf-8", newline="") as f:
+def _crosswalk_rows(seeds_dir: Path = SEEDS_DIR) -> tuple[dict, ...]:
+    with open(Path(seeds_dir) / "subindicator_crosswalk.csv", encoding="utf-8", newline="") as f:
         return tuple(csv.DictReader(f))
 
 
@@ -96,10 +100,10 @@ class Crosswalk:
     satisfaction question after each of four procedures) is told apart by its occurrence: call
     code() for the columns of a sheet from left to right."""
 
-    def __init__(self, indicator: str, year: int):
-        items = subindicators()
+    def __init__(self, indicator: str, year: int, seeds_dir: Path = SEEDS_DIR):
+        items = subindicators(seeds_dir)
         self.codes = {(d["sheet"], fold(d["column_header"]), int(d["occurrence"])): items[(indicator, d["subindicator_code"])]
-                      for d in _crosswalk_rows() if d["indicator"] == indicator and int(d["year"]) == year}
+                      for d in _crosswalk_rows(seeds_dir) if d["indicator"] == indicator and int(d["year"]) == year}
         self.seen: dict[tuple[str, str], int] = {}
 
     def code(self, sheet: str, header: str) -> Subindicator | None:
@@ -108,15 +112,16 @@ class Crosswalk:
         return self.codes.get((*key, self.seen[key]))
 
 
-def crosswalk(indicator: str, year: int) -> Crosswalk:
-    return Crosswalk(indicator, year)
+def crosswalk(indicator: str, year: int, seeds_dir: Path = SEEDS_DIR) -> Crosswalk:
+    """The crosswalk of the seeds the parse was given (ParseContext.seeds_dir)."""
+    return Crosswalk(indicator, year, seeds_dir)
 
 
 def item_columns(indicator: str, year: int, sheet: str, header: list, items: list[tuple[int, str]],
-                 label: str) -> dict[int, str]:
+                 label: str, seeds_dir: Path = SEEDS_DIR) -> dict[int, str]:
     """Column -> sub-indicator code for a sheet's indicator columns ((column, parent) pairs, left to
     right); a column the crosswalk does not list under that parent stops the parse."""
-    codes = crosswalk(indicator, year)
+    codes = crosswalk(indicator, year, seeds_dir)
     out = {}
     for c, parent in items:
         item = codes.code(sheet, str(header[c]))
@@ -136,9 +141,9 @@ def is_no_data(value) -> bool:
     return value is None or (isinstance(value, str) and fold(value) in NO_DATA)
 
 
-def check_subindicators(rows: list[TidyRow], label: str) -> None:
+def check_subindicators(rows: list[TidyRow], label: str, seeds_dir: Path = SEEDS_DIR) -> None:
     """Every sub-indicator value lies within its unit's range (a share above 1 is a layout change)."""
-    items = subindicators()
+    items = subindicators(seeds_dir)
     for r in rows:
         if r.value is None:
             continue

@@ -150,8 +150,8 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                     ))
     finally:
         book.close()
-    check_units(out, pub.expected_units, ctx.label, pub.count_component)
-    check_units(out, pub.expected_units, ctx.label)
+    check_units(out, pub.units_in, ctx.label, pub.count_component)
+    check_units(out, pub.units_in, ctx.label)
     check_range(out, ctx.label, BOUNDS)
     check_range([r for r in out if r.component_code in DIMENSIONS], ctx.label, {"*": DIMENSION_BOUNDS})
     return ParseResult(out, warnings)

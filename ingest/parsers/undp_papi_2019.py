@@ -106,7 +106,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         cols = layout(header)
     except ValueError as exc:
         raise LayoutError(ctx.label, str(exc), sheet=sheet, row=1) from exc
-    item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label)
+    item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label, ctx.seeds_dir)
 
     registry = names.provinces(ctx.seeds_dir)
     out: list[TidyRow] = []
@@ -164,8 +164,8 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
             emit(item, c, grain="subindicator", required=False)
 
     scores = [x for x in out if x.grain == "score"]
-    check_units(scores, pub.expected_units, ctx.label)
+    check_units(scores, pub.units_in, ctx.label)
     check_range(scores, ctx.label, BOUNDS)
     check_range([x for x in scores if x.component_code in DIMENSIONS.values()], ctx.label, {"*": DIMENSION_BOUNDS})
-    check_subindicators([x for x in out if x.grain == "subindicator"], ctx.label)
+    check_subindicators([x for x in out if x.grain == "subindicator"], ctx.label, ctx.seeds_dir)
     return ParseResult(out, [])

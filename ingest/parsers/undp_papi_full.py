@@ -75,7 +75,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         cols = layout(header)
     except ValueError as exc:
         raise LayoutError(ctx.label, str(exc), sheet=sheet, row=1) from exc
-    item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label)
+    item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label, ctx.seeds_dir)
 
     registry = names.provinces(ctx.seeds_dir)
     out: list[TidyRow] = []
@@ -119,7 +119,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
             ))
 
     scores = [x for x in out if x.grain == "score"]
-    check_units(scores, pub.expected_units, ctx.label, pub.count_component)
+    check_units(scores, pub.units_in, ctx.label, pub.count_component)
     check_range(scores, ctx.label, BOUNDS)
-    check_subindicators([x for x in out if x.grain == "subindicator"], ctx.label)
+    check_subindicators([x for x in out if x.grain == "subindicator"], ctx.label, ctx.seeds_dir)
     return ParseResult(out, [])

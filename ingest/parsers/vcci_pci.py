@@ -62,17 +62,19 @@ class Layout:
     rank_from_order: bool = False
 
 
-def _layouts() -> dict[int, Layout]:
-    """Each year's summary-table layout, as declared in ingest/publishers.yml."""
-    from ..catalogue import PCI, year_span
+def layout_of(pub: PublisherFile, label: str) -> Layout:
+    """The year's summary-table layout, as its family declares it (catalogue/vcci-pci.yml)."""
+    d = pub.layout
+    try:
+        return Layout(str(d["kind"]), tuple(str(x) for x in d["sheets"]), tuple(int(h) for h in d["header_rows"]),
+                      unlabelled={int(c): str(role) for c, role in (d.get("unlabelled") or {}).items()},
+                      rank_from_order=bool(d.get("rank_from_order", False)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LayoutError(label, f"no PCI summary-table layout is declared for {pub.year} (kind, sheets and "
+                                 f"header_rows under layouts in catalogue/vcci-pci.yml; {type(exc).__name__} "
+                                 f"{exc})") from None
 
-    return {year: Layout(d["kind"], tuple(d["sheets"]), tuple(d["header_rows"]),
-                         unlabelled={int(c): role for c, role in (d.get("unlabelled") or {}).items()},
-                         rank_from_order=bool(d.get("rank_from_order", False)))
-            for d in PCI["layouts"] for year in year_span(d["years"])}
 
-
-LAYOUTS: dict[int, Layout] = _layouts()
 # 2005 keeps ranks and tiers (a label on the first province of each group) on their own sheet.
 RANK_SHEET_2005 = ("Xếp hạng theo chỉ số PCI",)
 
@@ -255,9 +257,9 @@ def _parse_2005_ranks(book: Workbook, col: _Collector) -> None:
 
 def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
     year = pub.year
-    if year not in LAYOUTS:
-        raise LayoutError(ctx.label, f"no PCI layout is known for {year}")
-    layout = LAYOUTS[year]
+    layout = layout_of(pub, ctx.label)
+    if layout.kind not in ("rows", "pairs"):
+        raise LayoutError(ctx.label, f"layout kind {layout.kind!r} for {year} is neither 'rows' nor 'pairs'")
     book = Workbook(ctx.path, ctx.label)
     try:
         sheet = book.find_sheet(layout.sheets)
@@ -295,8 +297,8 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                 sheet=sheet, cell=fig["cell"],
             ))
     for role in VALUE_ROLES & {r for _c, r in figs}:
-        check_units([r for r in out if r.component_code == role], pub.expected_units, ctx.label, role)
-    check_units(out, pub.expected_units, ctx.label)
+        check_units([r for r in out if r.component_code == role], pub.units_in, ctx.label, role)
+    check_units(out, pub.units_in, ctx.label)
     check_range(out, ctx.label, BOUNDS)
     check_ranks([r for r in out if r.component_code == "overall"], ctx.label)
     return ParseResult(out, warnings)

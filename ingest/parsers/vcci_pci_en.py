@@ -204,7 +204,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                 row(label, "", roles[c], summary.header[c], summary.number(r, c), summary.sheet,
                     f"{col_letter(c)}{r + 1}", kind="aggregate", status=kind)
 
-        codes = crosswalk(pub.indicator, year)
+        codes = crosswalk(pub.indicator, year, ctx.seeds_dir)
         for sheet_name, parent in SUBINDEX_SHEETS.items():
             table = _Sheet(book, book.find_sheet((sheet_name,)), pub, ctx)
             if _role(table.header[1]) != parent:
@@ -246,8 +246,8 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
 
     scores = [r for r in out if r.grain == "score"]
     for comp in set(SUBINDEX_SHEETS.values()) | {"overall"}:
-        check_units(scores, pub.expected_units, ctx.label, comp)
+        check_units(scores, pub.units_in, ctx.label, comp)
     check_range([r for r in scores if r.row_kind == "unit"], ctx.label, BOUNDS)
     check_ranks([r for r in scores if r.component_code == "overall" and r.row_kind == "unit"], ctx.label)
-    check_subindicators([r for r in out if r.grain == "subindicator"], ctx.label)
+    check_subindicators([r for r in out if r.grain == "subindicator"], ctx.label, ctx.seeds_dir)
     return ParseResult(out)
