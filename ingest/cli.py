@@ -10,6 +10,8 @@
     govwh export | mirror          exports (Parquet, CSV, XLSX) | PostgreSQL mirror ($GOVWH_PG_DSN)
     govwh report                   the static HTML site of the rankings
     govwh resolve NAME ...         names -> unit keys (exit 1 on unknown names)
+    govwh crosswalk review PUB     a new edition's unknown survey questions, with the nearest known ones
+    govwh crosswalk apply PUB FILE the reviewed decisions into the sub-indicator seeds
 """
 from __future__ import annotations
 
@@ -83,6 +85,20 @@ def _parser() -> argparse.ArgumentParser:
     bundle = sub.add_parser("bundle", help="regenerate data/bundle from the publishers' original files")
     bundle.add_argument("--originals", type=Path, default=None,
                         help="folder of original files (default: $GOVWH_ORIGINALS or ../shared/sources/originals)")
+    cw = sub.add_parser("crosswalk", help="review a new edition's survey questions the sub-indicator crosswalk "
+                                          "does not know, and apply the decisions to the seeds")
+    cw_sub = cw.add_subparsers(dest="crosswalk_command", required=True)
+    cw_review = cw_sub.add_parser("review", help="each unknown column with the nearest existing headers and their "
+                                                 "scores; writes a review file with a decision column")
+    cw_review.add_argument("publication", help="a declared publication id, e.g. vcci-pci-2020")
+    cw_review.add_argument("--file", type=Path, help="the publisher's file (default: its original under "
+                                                     "$GOVWH_ORIGINALS or ../shared/sources/originals)")
+    cw_review.add_argument("--out", type=Path, help="the review file (default: $GOVWH_DATA_DIR/crosswalk/"
+                                                    "review-<publication>.csv)")
+    cw_apply = cw_sub.add_parser("apply", help="write the reviewed decisions into the two sub-indicator seeds")
+    cw_apply.add_argument("publication")
+    cw_apply.add_argument("review_file", type=Path)
+    cw_apply.add_argument("--file", type=Path, help="the publisher's file (default: its original)")
     res = sub.add_parser("resolve", help="names in, unit keys and canonical names out (exit 1 on unknowns)")
     res.add_argument("names", nargs="*", help="names to resolve (default: one per line on stdin)")
     res.add_argument("--level", choices=["province", "ministry", "district", "department"], default="province")
@@ -233,6 +249,14 @@ def _dispatch(args, settings: Settings) -> int:
             run(settings, args.db, args.port)
     elif command == "mirror":
         pipeline.mirror(settings, args.dsn, args.reader_login)
+    elif command == "crosswalk":
+        from . import crosswalk
+
+        if args.crosswalk_command == "review":
+            text, _out = crosswalk.review(args.publication, settings, file=args.file, out=args.out)
+        else:
+            text = crosswalk.apply(args.publication, args.review_file, settings, file=args.file)
+        print(text)
     elif command == "bundle":
         from .bundle import build_bundle
 

@@ -89,6 +89,31 @@ class UnknownUnitError(LayoutError):
         super().__init__(file, cause, sheet=sheet, row=row)
 
 
+class UnknownColumnsError(LayoutError):
+    """Indicator columns of a new edition that the sub-indicator crosswalk does not know: one line
+    naming them (a new or reworded question is never mapped silently), for `govwh crosswalk review`.
+    `columns`: the unknown ones; `carried`: the others, each with the code it keeps (listed for the
+    year, or the code of an identical (folded) header of an earlier year). Each is (sheet, column letter, header, occurrence, parent, code)."""
+
+    SHOWN = 5
+
+    def __init__(self, file: str, publication: str, indicator: str, year: int, columns: list[tuple],
+                 carried: list[tuple]):
+        self.publication, self.indicator, self.year = publication, indicator, year
+        self.columns, self.carried = list(columns), list(carried)
+        n = len(self.columns)
+        if n:
+            named = "; ".join(f"{sheet}!{col} {header[:80]!r} under {parent}"
+                              for sheet, col, header, _occ, parent, _code in self.columns[: self.SHOWN])
+            more = f"; and {n - self.SHOWN} more" if n > self.SHOWN else ""
+            cause = (f"{n} indicator column{'s' if n > 1 else ''} the crosswalk does not know for {indicator} {year} "
+                     f"(a new or reworded question): {named}{more}; review them with "
+                     f"`govwh crosswalk review {publication}`")
+        else:
+            cause = f"every one of {len(self.carried)} indicator columns has a code (review mode)"
+        super().__init__(file, cause)
+
+
 class BuildFailed(PipelineError):
     pass
 

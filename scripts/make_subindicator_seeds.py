@@ -25,39 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest import catalogue  # noqa: E402
+from ingest.crosswalk import PCI_PREFIX, numbers, unit_of  # noqa: E402
 from ingest.names import fold  # noqa: E402
 from ingest.parsers import undp_papi_2019, undp_papi_full, vcci_pci_en  # noqa: E402
 
 SEEDS = ROOT / "dbt_project" / "seeds"
-PCI_PREFIX = {
-    "entry_costs": "ec", "land_access": "la", "transparency": "tr", "time_costs": "tc", "informal_charges": "ic",
-    "equal_competition": "pb", "proactivity": "pr", "business_support": "bs", "labor_training": "lt",
-    "legal_institutions": "lo",
-}
-
-
-def unit_of(header: str, values: list[float]) -> tuple[str, str]:
-    h = header.lower()
-    top = max(values) if values else 0.0
-    if values and min(values) < 0:  # a net change ("safety got better minus worse"), whatever the header says
-        return "other", "values"
-    if ("1=" in h and "5=" in h) or "5 pt scale" in h or "(5 điểm)" in h:
-        return "rating_1_5", "header"
-    if "hours" in h:
-        return "hours", "header"
-    if "days" in h:
-        return "days", "header"
-    if "number of" in h:
-        return "count", "header"
-    if "%" in h or "percentage" in h or "proportion" in h or "share" in h:
-        return ("share_0_1" if top <= 1.0 else "percent_0_100"), "header"
-    if values and min(values) >= 0 and top <= 1.0:
-        return "share_0_1", "values"
-    return ("score" if not values or min(values) >= 0 else "other"), "values"
-
-
-def numbers(rows, c) -> list[float]:
-    return [float(r[c]) for r in rows[1:64] if isinstance(r[c], (int, float)) and not isinstance(r[c], bool)]
 
 
 def main() -> None:

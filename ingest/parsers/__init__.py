@@ -28,6 +28,7 @@ class ParseContext:
     source_file: str  # the original file's name
     seeds_dir: Path = SEEDS_DIR  # the registry of unit names (the dbt project's seeds)
     scratch_dir: Path | None = None  # where a parser may spill to disk (removed after the parse); None: TMPDIR
+    review: bool = False  # `govwh crosswalk review`: stop with every indicator column's mapping, known or not
 
 
 @dataclass

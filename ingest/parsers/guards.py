@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..config import SEEDS_DIR
-from ..errors import LayoutError
+from ..errors import LayoutError, UnknownColumnsError
 from ..excel import col_letter
 from ..names import fold
 from ..tidy import TidyRow
@@ -98,18 +98,46 @@ def _crosswalk_rows(seeds_dir: Path = SEEDS_DIR) -> tuple[dict, ...]:
 class Crosswalk:
     """Column header -> sub-indicator for one indicator and year. A header repeated on one sheet (a
     satisfaction question after each of four procedures) is told apart by its occurrence: call
-    code() for the columns of a sheet from left to right."""
+    code() for the columns of a sheet from left to right.
+
+    A year the crosswalk does not list yet (a new edition) keeps the code of every header identical
+    (folded: case, spaces, punctuation, diacritics) to an earlier year's under the same parent, as the
+    seed script would give it. Any other header is a new or reworded question: miss() records it, and
+    stop() raises one error naming them all, for a person to review (`govwh crosswalk review`)."""
 
     def __init__(self, indicator: str, year: int, seeds_dir: Path = SEEDS_DIR):
         items = subindicators(seeds_dir)
+        rows = [d for d in _crosswalk_rows(seeds_dir) if d["indicator"] == indicator]
+        self.indicator, self.year = indicator, year
         self.codes = {(d["sheet"], fold(d["column_header"]), int(d["occurrence"])): items[(indicator, d["subindicator_code"])]
-                      for d in _crosswalk_rows(seeds_dir) if d["indicator"] == indicator and int(d["year"]) == year}
+                      for d in rows if int(d["year"]) == year}
+        same: dict[tuple[str, str, int], set[str]] = {}
+        for d in rows:
+            item = items[(indicator, d["subindicator_code"])]
+            same.setdefault((item.parent_code, fold(d["column_header"]), int(d["occurrence"])), set()).add(item.code)
+        self.same = {k: items[(indicator, next(iter(v)))] for k, v in same.items() if len(v) == 1}
         self.seen: dict[tuple[str, str], int] = {}
+        self.unknown: list[tuple] = []
+        self.known: list[tuple] = []  # the columns mapped: listed for the year, or identical to an earlier year's
 
-    def code(self, sheet: str, header: str) -> Subindicator | None:
+    def code(self, sheet: str, header: str, parent: str | None = None, column: str = "") -> Subindicator | None:
         key = (sheet, fold(header))
-        self.seen[key] = self.seen.get(key, 0) + 1
-        return self.codes.get((*key, self.seen[key]))
+        n = self.seen[key] = self.seen.get(key, 0) + 1
+        item = self.codes.get((*key, n))
+        if item is None and parent is not None:
+            item = self.same.get((parent, key[1], n))
+        if item is not None and item.parent_code == parent:
+            self.known.append((sheet, column, header, n, parent, item.code))
+        return item
+
+    def miss(self, sheet: str, column: str, header: str, parent: str) -> None:
+        self.unknown.append((sheet, column, header, self.seen.get((sheet, fold(header)), 1), parent, ""))
+
+    def stop(self, label: str, publication: str, review: bool = False) -> None:
+        """One error naming every unknown column (in review mode: also when every header is known,
+        so that the review sees every column's mapping)."""
+        if self.unknown or (review and self.known):
+            raise UnknownColumnsError(label, publication, self.indicator, self.year, self.unknown, self.known)
 
 
 def crosswalk(indicator: str, year: int, seeds_dir: Path = SEEDS_DIR) -> Crosswalk:
@@ -117,19 +145,18 @@ def crosswalk(indicator: str, year: int, seeds_dir: Path = SEEDS_DIR) -> Crosswa
     return Crosswalk(indicator, year, seeds_dir)
 
 
-def item_columns(indicator: str, year: int, sheet: str, header: list, items: list[tuple[int, str]],
-                 label: str, seeds_dir: Path = SEEDS_DIR) -> dict[int, str]:
+def item_columns(pub, ctx, year: int, sheet: str, header: list, items: list[tuple[int, str]]) -> dict[int, str]:
     """Column -> sub-indicator code for a sheet's indicator columns ((column, parent) pairs, left to
-    right); a column the crosswalk does not list under that parent stops the parse."""
-    codes = crosswalk(indicator, year, seeds_dir)
+    right); columns the crosswalk does not know under their parent stop the parse, all named at once."""
+    codes = crosswalk(pub.indicator, year, ctx.seeds_dir)
     out = {}
     for c, parent in items:
-        item = codes.code(sheet, str(header[c]))
+        item = codes.code(sheet, str(header[c]), parent, col_letter(c))
         if item is None or item.parent_code != parent:
-            raise LayoutError(label, f"column {col_letter(c)} ({header[c]!r}) under {parent} is not in "
-                                     f"seeds/subindicator_crosswalk.csv for {indicator} {year}: a new or reworded "
-                                     "question needs its own code there", sheet=sheet, row=1)
+            codes.miss(sheet, col_letter(c), str(header[c]), parent)
+            continue
         out[c] = item.code
+    codes.stop(ctx.label, pub.id, ctx.review)
     return out
 
 

@@ -106,7 +106,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
         cols = layout(header)
     except ValueError as exc:
         raise LayoutError(ctx.label, str(exc), sheet=sheet, row=1) from exc
-    item_codes = item_columns(pub.indicator, year, sheet, header, cols["items"], ctx.label, ctx.seeds_dir)
+    item_codes = item_columns(pub, ctx, year, sheet, header, cols["items"])
 
     registry = names.provinces(ctx.seeds_dir)
     out: list[TidyRow] = []

@@ -9,8 +9,9 @@ Below the 63 provinces of every sheet come a blank row, a second 'Ha Noi' row (a
 copy of Hà Nội's row: it must repeat the figures above, and is not loaded twice) and the
 published Min / Median / Max rows, which are loaded as aggregates, never as provinces, and
 checked against the column they summarise. Sub-indicator columns are matched to stable codes
-through seeds/subindicator_crosswalk.csv; a column not listed there is an error, so a new or
-reworded question is noticed and gets its own code.
+through seeds/subindicator_crosswalk.csv; a header identical (folded) to an earlier year's keeps
+its code, and any other column stops the parse with one error naming them all, so a new or
+reworded question is reviewed (`govwh crosswalk review`) and never mapped silently.
 """
 from __future__ import annotations
 
@@ -224,12 +225,10 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                                       sheet=table.sheet, row=r + 1)
             for c in columns:
                 header = str(table.header[c])
-                item = codes.code(table.sheet, header)
-                if item is None:
-                    raise LayoutError(ctx.label, f"column {col_letter(c)} ({header!r}) is not in "
-                                                 f"seeds/subindicator_crosswalk.csv for pci {year}: a new or "
-                                                 "reworded question needs its own code there", sheet=table.sheet,
-                                      row=1)
+                item = codes.code(table.sheet, header, parent, col_letter(c))
+                if item is None:  # a new or reworded question: named with the others once every sheet is read
+                    codes.miss(table.sheet, col_letter(c), header, parent)
+                    continue
                 if item.parent_code != parent:
                     raise LayoutError(ctx.label, f"column {col_letter(c)} ({header!r}) belongs to "
                                                  f"{item.parent_code} in the crosswalk, not {parent}",
@@ -241,6 +240,7 @@ def parse(pub: PublisherFile, ctx: ParseContext) -> ParseResult:
                 for r, label, kind in table.aggregates:
                     row(label, "", item.code, header, table.number(r, c, optional=True), table.sheet,
                         f"{col_letter(c)}{r + 1}", grain="subindicator", kind="aggregate", status=kind)
+        codes.stop(ctx.label, pub.id, ctx.review)
     finally:
         book.close()
 
