@@ -1,7 +1,7 @@
 """Nightly refresh of the governance warehouse.
 
 Thin on purpose: each task calls one step of the tested `ingest` package, in the order the
-data flows (fetch -> parse -> dbt build into a private file -> publish -> summary and the
+data flows (watch for new editions -> fetch -> parse -> dbt build into a private file -> publish -> summary and the
 static report). Every
 DuckDB writer runs in the one-slot pool `duckdb_writer`; publishing updates the Asset
 `governance_warehouse`, which schedules the serving DAG (exports, PostgreSQL mirror).
@@ -60,12 +60,19 @@ def _on_failure(context):
     tags=["governance", "warehouse"],
 )
 def governance_nightly():
-    @task
-    def fetch() -> list[dict]:
+    @task(execution_timeout=timedelta(minutes=10))
+    def watch() -> list[str]:
+        """The publisher pages the declarations name: a new edition is reported (a warning in this
+        log and the run summary), never a failed run; one taken in is fetched by the next task."""
         from ingest import pipeline
         from ingest.airflow_support import check_setup
 
-        check_setup()  # a deployment without the pool fails here, saying what to run
+        check_setup()  # a deployment without the pool fails here, in the first task, saying what to run
+        return pipeline.watch_editions(_settings())
+
+    @task
+    def fetch(_watched) -> list[dict]:
+        from ingest import pipeline
 
         force = bool(get_current_context()["params"].get("force_fetch"))
         return [{"publication": r.publication_id, "outcome": r.outcome, "sha256": r.sha256}
@@ -115,7 +122,7 @@ def governance_nightly():
         print(text)
         return text
 
-    landed = fetch()
+    landed = fetch(watch())
     parsed = parse()
     built = build()
     changed(landed) >> parsed >> built

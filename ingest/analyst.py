@@ -105,6 +105,10 @@ def status(settings: Settings) -> None:
         console.print(f"Fetched: {len(latest)} publications, last at {last_fetch} "
                       f"({', '.join(f'{n} {o}' for o, n in sorted(outcomes.items()))}); "
                       f"{len(list(settings.raw_dir.glob('*/*')))} raw files kept by hash")
+    from .watch import standing
+
+    for line in standing(settings):  # the nightly watch: pages not answering, editions available
+        console.print(_text(line), soft_wrap=True)
     con = connect(settings)
     try:
         rows = con.execute("""

@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .config import BUNDLE_DIR, CATALOGUE_DIR, CURATED_DIR, Settings
 from . import declarations
@@ -322,7 +323,9 @@ def family(indicator: str, folder: Path = CATALOGUE_DIR) -> declarations.Family:
 def origin_bases(settings: Settings | None = None) -> tuple[str, ...]:
     """Every origin the declarations name (what the fetcher may contact in live mode)."""
     folder = settings.catalogue_dir if settings is not None else CATALOGUE_DIR
-    return tuple(dict.fromkeys(b for fam in families(folder) for b in fam.origin_bases))
+    pages = (urlparse(w.page.replace("{year}", "2020")) for fam in families(folder) for w in fam.watch)
+    return tuple(dict.fromkeys([*(b for fam in families(folder) for b in fam.origin_bases),
+                                *(f"{u.scheme}://{u.netloc}/" for u in pages)]))
 
 
 CATALOGUE: tuple[PublisherFile, ...] = declared()  # the repository's declarations (tests, bundle, scripts)
@@ -363,6 +366,10 @@ def publications(settings: Settings | None = None) -> list[Publication]:
     """The catalogue's publisher files, the operator's registered ones, then the curated pages."""
     folder = settings.curated_dir if settings is not None else CURATED_DIR
     files = declared(settings.catalogue_dir) if settings is not None else CATALOGUE
+    if settings is not None:  # editions the nightly watch took in that no declaration holds yet
+        from .watch import found_files
+
+        files = tuple(files) + tuple(PublisherFile(**spec) for spec in found_files(settings))
     local = extra(settings.catalogue_extra, files) if settings is not None else []
     taken = {p.id: f"the bundle {p.local_file.name} registered in {settings.catalogue_extra}" for p in local}
     return list(files) + local + curated(folder, taken, files)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -167,6 +167,22 @@ class Edition:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """A publisher page the nightly watch reads (ingest.watch). Either `links`: a pattern a link on
+    the page matches, its group `year` the edition's year (`land`: the link is the family's own data
+    file in a declared layout, landed and parsed the night it appears); or `answers`: the page, its
+    URL holding {year}, answers for a year it has data for, the body matching the pattern."""
+
+    page: str
+    confirmed: bool  # seen on the publisher's site when declared (false: the likely address, unverified)
+    note: str = ""
+    links: str = ""
+    answers: str = ""
+    land: bool = False
+    from_year: int = 0  # the first year reported (`answers`: asked for; default: the year after the last declared)
+
+
+@dataclass(frozen=True)
 class Family:
     """One declaration file: the family's fields, its editions, and its publisher files (each a
     dict of PublisherFile fields: ingest.catalogue turns them into catalogue entries)."""
@@ -180,6 +196,9 @@ class Family:
     editions: tuple[Edition, ...]
     files: tuple[dict, ...]
     origin_bases: tuple[str, ...]
+    watch: tuple[Watch, ...] = ()
+    # builds the file spec of an edition the watch found (year, URL): its year's declared layout
+    found_file: object = field(default=None, compare=False, repr=False)
 
     @property
     def years(self) -> tuple[int, ...]:
@@ -193,7 +212,9 @@ class Family:
 
 
 FAMILY_FIELDS = {"family", "indicator", "level", "publisher", "site", "id", "units", "count_component",
-                 "origins", "layouts", "title", "panels", "editions"}
+                 "origins", "layouts", "title", "panels", "editions", "watch"}
+WATCH_FIELDS = {"page", "confirmed", "note", "links", "answers", "land", "from"}
+MAX_PATTERN = 300
 FILE_FIELDS = {"id", "origin", "path", "original", "parser", "title", "preference"}
 EDITION_FIELDS = {"year", "units", "carries"} | FILE_FIELDS
 PANEL_FIELDS = {"years"} | FILE_FIELDS
@@ -332,6 +353,30 @@ def load_family(path: Path) -> Family:
         spec.update(layout={}, units_per_year=units, expected_units=max(u for _, u in units))
         panels.append(spec)
 
+    watch = tuple(_watch(Fields(_at(path, entry, "watch")), entry)
+                  for entry in _list(doc, "watch", path, required=False))
+
+    def found_file(year: int, url: str) -> dict:
+        """The spec of an edition the watch found at url: the family's layout of that year."""
+        f = Fields(f"{path.name} (watch: {year})")
+        parser, layout_title, _carries, layout = layout_of(year, f) if layouts else (None, "", (), {})
+        if parser is None:
+            raise f.error("no layout declared: a found file needs its year's layout")
+        parsed = urlparse(url)
+        ext = parsed.path.rsplit(".", 1)[-1].lower()
+        if parsed.scheme not in ("http", "https") or ext not in ("xls", "xlsx"):
+            raise f.error(f"{url[:200]!r} is not an http(s) link to an .xls or .xlsx workbook")
+        pub_id = _from_template(id_template, year, f)
+        rel = parsed.path.lstrip("/") + (f"?{parsed.query}" if parsed.query else "")
+        return dict(
+            id=pub_id, indicator=indicator, level=level, years=(year,), publisher=publisher,
+            title=(layout_title or family_title or f"{family} {{year}}").replace("{year}", str(year)),
+            licence="The publisher's data release, found by the nightly watch; cite the publisher.",
+            origin_path=rel, original_relpath=f"watch/{Path(parsed.path).name}", format=ext, parser=parser,
+            origin_base=f"{parsed.scheme}://{parsed.netloc}/", preference=50, count_component=count_component,
+            layout=_layout_of(layout), units_per_year=((year, default_units),), expected_units=default_units,
+        )
+
     files = tuple(panels) + tuple(own_files)  # the panels, then each year's own file
     ids = [s["id"] for s in files]
     dup = next((i for i in ids if ids.count(i) > 1), None)
@@ -341,7 +386,37 @@ def load_family(path: Path) -> Family:
         raise CatalogueError(f"{path.name}: a file has no parser (declare layouts, or parser on the file)")
     return Family(id=family, path=path, indicator=indicator, level=level, publisher=publisher,
                   site=site, editions=tuple(editions), files=files,
-                  origin_bases=tuple(b for b, _ in origins.values()))
+                  origin_bases=tuple(b for b, _ in origins.values()), watch=watch, found_file=found_file)
+
+
+def _watch(f: Fields, entry) -> Watch:
+    if not isinstance(entry, dict):
+        raise f.error("must be a mapping")
+    f.unknown(entry, WATCH_FIELDS)
+    page = f.url(entry, "page", required=True)
+    if type(entry.get("confirmed")) is not bool:
+        raise f.error("confirmed must be true (seen on the publisher's site) or false (unverified)")
+    links, answers = (f.text(entry, k, required=False) for k in ("links", "answers"))
+    if bool(links) == bool(answers):
+        raise f.error("a watch needs links (a pattern of a link with a year) or answers (a page for a year), "
+                      "not both")
+    pattern = links or answers
+    if len(pattern) > MAX_PATTERN:
+        raise f.error(f"the pattern is over {MAX_PATTERN} characters")
+    try:
+        compiled = re.compile(pattern.replace("{year}", "2020"))
+    except re.error as exc:
+        raise f.error(f"{'links' if links else 'answers'} is not a regular expression ({exc})") from exc
+    if links and "year" not in compiled.groupindex:
+        raise f.error("links must capture the year: (?P<year>20\\d\\d)")
+    if answers and "{year}" not in page:
+        raise f.error("a page that answers for a year holds {year} in its URL")
+    land = entry.get("land", False)
+    if type(land) is not bool or (land and not links):
+        raise f.error("land must be true or false, and true only with links")
+    from_year = f.year(entry["from"], "from") if "from" in entry else 0
+    return Watch(page=page, confirmed=entry["confirmed"], note=f.text(entry, "note", required=False),
+                 links=links, answers=answers, land=land, from_year=from_year)
 
 
 def _carries(f: Fields, entry: dict) -> tuple[str, ...]:

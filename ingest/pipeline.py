@@ -575,6 +575,12 @@ def summary(settings: Settings, run_started: str | None = None) -> str:
             arrow = f"  ({'up' if change > 0 else 'down'} {abs(change)} from {previous})"
         lines.append(f"  {rank:>2}. {name:<18} {score:6.2f}{arrow}")
     lines.append(changes_line(settings, run_started))
+    from .watch import read_state
+
+    last = read_state(settings).get("last_check") or {}
+    if last and (run_started is None or last.get("at", "") >= run_started):
+        texts = [f.get("text", "") for f in last.get("findings", [])]
+        lines += [f"Watch: {t}" for t in texts] or [f"Watch for new editions: nothing new ({last['at']})"]
     return "\n".join(lines)
 
 
@@ -588,9 +594,21 @@ def skip_if_nothing_new(settings: Settings, force: bool = False) -> bool:
     return False
 
 
+def watch_editions(settings: Settings) -> list[str]:
+    """The nightly watch for new editions (ingest.watch): what it reports, each line also printed.
+    Never fails the run: a page that does not answer is a warning, reported the night it changes."""
+    from . import watch
+
+    texts = [f.text for f in watch.check_quietly(settings)]
+    for text in texts:
+        _say(f"[watch] warning: {text}")
+    return texts
+
+
 def run_all(settings: Settings, force_fetch: bool = False, force: bool = False) -> str:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with run_lock(settings, "run --direct"):
+        watch_editions(settings)
         fetch_all(settings, force=force_fetch)
         if skip_if_nothing_new(settings, force):
             text = summary(settings, started)

@@ -42,18 +42,18 @@ print("SERVE", sorted(t.task_id for t in serve.tasks), type(serve.timetable).__n
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "ERRORS {}" in out
-    assert "TASKS ['build', 'changed', 'fetch', 'parse', 'publish', 'report', 'summary']" in out
-    assert ("UP {'fetch': [], 'parse': ['changed'], 'build': ['parse'], 'changed': ['fetch'], 'publish': ['build'], "
+    assert "TASKS ['build', 'changed', 'fetch', 'parse', 'publish', 'report', 'summary', 'watch']" in out
+    assert ("UP {'watch': [], 'fetch': ['watch'], 'parse': ['changed'], 'build': ['parse'], 'changed': ['fetch'], 'publish': ['build'], "
             "'summary': ['publish'], 'report': ['publish']}") in out
     assert "RUNS 1 False 0 2 * * *" in out
-    assert ("POOLS {'fetch': 'default_pool', 'parse': 'default_pool', 'build': 'duckdb_writer', "
+    assert ("POOLS {'watch': 'default_pool', 'fetch': 'default_pool', 'parse': 'default_pool', 'build': 'duckdb_writer', "
             "'changed': 'default_pool', 'publish': 'duckdb_writer', 'summary': 'default_pool', "
             "'report': 'default_pool'}") in out
     assert "OUTLETS {'publish': ['governance_warehouse']}" in out
     assert "CALLBACK True True" in out
     # every task ends: a stuck night never blocks the next one (max_active_runs=1)
     assert ("TIMEOUTS [('build', 2700), ('changed', 2700), ('export', 1800), ('fetch', 2700), "
-            "('mirror_postgres', 1800), ('parse', 2700), ('publish', 600), ('report', 2700), ('summary', 2700)] "
+            "('mirror_postgres', 1800), ('parse', 2700), ('publish', 600), ('report', 2700), ('summary', 2700), ('watch', 600)] "
             "10800 3600") in out
     assert "PARAMS {'force_fetch': False, 'force': False}" in out
     assert "SERVE ['export', 'mirror_postgres'] AssetTriggeredTimetable ['governance_warehouse']" in out

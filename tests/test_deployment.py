@@ -176,7 +176,7 @@ def test_a_deployment_without_setup_fails_at_once_saying_what_to_run(tmp_path, p
                           timeout=600)
     assert time.monotonic() - started < 120
     out = proc.stdout + proc.stderr
-    assert "governance_nightly.fetch failed: this Airflow is not set up for the governance DAGs: the pool " \
+    assert "governance_nightly.watch failed: this Airflow is not set up for the governance DAGs: the pool " \
            "'duckdb_writer'" in out and "Run `govwh airflow-setup`" in out, out[-3000:]
     assert not settings.warehouse.exists()
     shutil.rmtree(home, ignore_errors=True)
