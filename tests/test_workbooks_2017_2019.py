@@ -133,9 +133,10 @@ def _edited(originals, tmp_path, sheet, cell, value, name, more=()):
 def test_a_reworded_question_is_refused_until_the_crosswalk_names_it(originals, tmp_path):
     """Synthetic: one sub-indicator header of PCI 2018 reworded."""
     path = _edited(originals, tmp_path, "Entry Costs", "C1", "Days to register a business (mean)", "PCI_2018_reworded.xlsx")
-    with pytest.raises(LayoutError, match=r"PCI_2018_reworded\.xlsx, sheet 'Entry Costs', row 1: column C "
-                                          r"\('Days to register a business \(mean\)'\) is not in "
-                                          r"seeds/subindicator_crosswalk\.csv for pci 2018"):
+    with pytest.raises(LayoutError, match=r"PCI_2018_reworded\.xlsx: 1 indicator column the crosswalk does not know "
+                                          r"for pci 2018 \(a new or reworded question\): Entry Costs!C 'Days to "
+                                          r"register a business \(mean\)' under entry_costs; review them with "
+                                          r"`govwh crosswalk review vcci-pci-2018`$"):
         parse("vcci_pci_en", catalogue.get("vcci-pci-2018"), _ctx(path))
 
 
