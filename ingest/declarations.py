@@ -525,4 +525,6 @@ def read_header(text: str, label: str) -> tuple[dict[str, str], int]:
     check("source_url", lambda f, h, k: f.url(h, k, required=True))
     for key in ("title", "publisher"):
         check(key, lambda f, h, k: f.text(h, k))
+    if "decimal_mark" in header:  # how the page prints decimals: "64,16" where it uses a comma
+        check("decimal_mark", lambda f, h, k: f.choice(h, k, (".", ",")))
     return header, count

@@ -160,3 +160,43 @@ def test_adding_a_curated_file_shows_its_figures_and_changes_nothing_else(wareho
     for table in ("fct_observations", "fct_indicator_scores"):
         added = Counter(after[table]) - Counter(before[table])  # rows as a multiset: every old row kept
         assert sum(added.values()) == 2 and set(after[table]) >= set(before[table]), table
+
+
+# ------------------------------------------------------------------ intake without code (synthetic files)
+def _with_header_line(tmp_path, name: str, extra: str, rows: str) -> Path:
+    (tmp_path / name).mkdir()  # a folder each: the catalogue reads every file beside it
+    path = write_curated(tmp_path / name, name, rows)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("# date_read:", f"{extra}\n# date_read:", 1) if extra else text, encoding="utf-8")
+    return path
+
+
+def test_a_file_declares_its_decimal_mark_and_a_rank_01_is_1(tmp_path):
+    rows = ('PAR INDEX,province,2023,Quảng Ninh,"91,26",01,,,synthetic\n'
+            'PAR INDEX,province,2023,Hải Phòng,"90,5",02,,,synthetic\n')
+    got = _parse(_with_header_line(tmp_path, "comma", "# decimal_mark: ,", rows)).rows
+    assert [(r.unit_name, r.value, r.value_decimals, r.rank) for r in got] == [
+        ("Quảng Ninh", 91.26, 2, 1), ("Hải Phòng", 90.5, 1, 2)]
+    # never guessed per cell: a comma in a file that declares none, a point in a comma file
+    with pytest.raises(LayoutError, match=r"plain\.csv, line 9: score '91,26' has a comma, but the file declares "
+                                          r"decimal_mark '\.' \(a page printing 64,16 declares '# decimal_mark: ,'"):
+        _parse(_with_header_line(tmp_path, "plain", "", rows))
+    with pytest.raises(LayoutError, match=r"point\.csv, line 10: score '91\.26' has a point, but the file declares "
+                                          r"decimal_mark ','"):
+        _parse(_with_header_line(tmp_path, "point", "# decimal_mark: ,", rows.replace('"91,26"', "91.26")))
+    with pytest.raises(LayoutError, match=r"mark\.csv, line 6: decimal_mark must be one of \['\.', ','\], not ';'"):
+        _parse(_with_header_line(tmp_path, "mark", "# decimal_mark: ;", rows))
+    for i, (score, rank, message) in enumerate([("nan", "1", r"score 'nan' is not a number"), ("1e2", "1", r"score '1e2' is not a number"),
+                                 ("90.1", "²", r"rank '²' is not a positive whole number"),
+                                 ("90.1", "0", r"rank '0' is not a positive whole number")]):
+        with pytest.raises(LayoutError, match=r"odd\.csv, line 9: " + message):
+            (tmp_path / f"{i}").mkdir()
+            _parse(_with_header_line(tmp_path / f"{i}", "odd", "", f"PAR INDEX,province,2023,Quảng Ninh,{score},{rank},,,x\n"))
+
+
+def test_a_component_matches_by_its_own_name_without_an_alias_row(tmp_path):
+    rows = ("SIPAS,province,2023,Quảng Ninh,88.1,,Access to services,,synthetic\n"
+            "SIPAS,province,2023,Hải Phòng,87.2,,Tiếp cận dịch vụ,,synthetic\n"
+            "SIPAS,province,2023,Đà Nẵng,86.3,,procedures,,synthetic\n")
+    got = _parse(write_curated(tmp_path, "names", rows)).rows
+    assert [r.component_code for r in got] == ["access", "access", "procedures"]

@@ -88,7 +88,7 @@ def test_a_reader_in_another_process_sees_no_error_during_publish(warehouse_copy
     time.sleep(0.5)
     published = 0
     deadline = time.time() + 4
-    while time.time() < deadline:
+    while time.time() < deadline or published < 5:  # at least five publishes, however busy the machine
         publish(warehouse_copy, builds[published % 2])
         published += 1
     out, err = reader.communicate(timeout=60)
@@ -97,7 +97,6 @@ def test_a_reader_in_another_process_sees_no_error_during_publish(warehouse_copy
     (expected,) = duckdb.connect(str(warehouse_copy.warehouse), read_only=True).execute(
         "select count(*) from marts.fct_indicator_scores").fetchone()
     assert f"COUNTS [{expected}]" in out
-    assert published >= 5
 
 
 def test_rollback_restores_the_previous_file(warehouse_copy):

@@ -1,12 +1,15 @@
 """Curated intake files: figures that exist only on web pages and images, transcribed by hand.
 
 One CSV file per source page (data/curated/*.csv). Provenance comes first as '# key: value'
-lines (publication, title, publisher, source_url, source_type, date_read, transcriber_note),
-then the rows: indicator, level, year, unit (as published), score, rank, component, flags, note.
+lines (publication, title, publisher, source_url, source_type, date_read, transcriber_note, and
+decimal_mark: '.' by default, ',' where the page prints "64,16"), then the rows: indicator, level, year, unit (as published), score, rank, component, flags, note.
 A unit written in parentheses, or "Trung bình", is a published aggregate ("(average of 17
 ministries)"), kept as such. Validation: unknown unit or component, score outside the
 indicator's range, duplicate rows, ranks that contradict the scores, a rank larger than the
-number of units ranked that year. Any one of them fails the whole file with its line number.
+number of units ranked that year, a score in the other decimal mark than the file declares. A
+rank printed "01" is 1. A component matches by its code, its English or Vietnamese name in
+components.csv, or an alias in component_aliases.csv. Any one of them fails the whole file with
+its line number.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from ..errors import LayoutError, UnknownUnitError
 from . import ParseContext, ParseResult
 
 COLUMNS = ["indicator", "level", "year", "unit", "score", "rank", "component", "flags", "note"]
+NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")  # after the file's decimal mark is read as a point
+RANK = re.compile(r"[0-9]{1,6}")
 LEVELS = ("province", "ministry", "district", "department")
 FLAGS = ("word-rank", "order-of-listing", "derived", "conflict", "low-reliability")
 # Indicator labels as transcribers write them (folded) -> indicator code.
@@ -206,17 +211,22 @@ def _row(pub, ctx, header, row, line_no) -> CuratedRow:
                  f"dbt_project/seeds/component_aliases.csv)")
     value = decimals = None
     if row["score"]:
-        try:
-            value = float(row["score"])
-        except ValueError:
-            fail(f"score {row['score']!r} is not a number (use a decimal point)")
-        decimals = len(row["score"].partition(".")[2])
+        mark = header.get("decimal_mark", ".")  # declared per file, never guessed per cell
+        other = "," if mark == "." else "."
+        if other in row["score"]:
+            fail(f"score {row['score']!r} has a {'comma' if other == ',' else 'point'}, but the file declares "
+                 f"decimal_mark {mark!r} (a page printing 64,16 declares '# decimal_mark: ,' in its header)")
+        number = row["score"].replace(mark, ".")
+        if not NUMBER.fullmatch(number):
+            fail(f"score {row['score']!r} is not a number (digits, with {mark!r} before the decimals)")
+        value = float(number)
+        decimals = len(number.partition(".")[2])
         low, high = component_scales(ctx.seeds_dir)[(indicator, component_code)]
         if not low <= value <= high:
             fail(f"score {value} for {row['unit']!r} is outside the {indicator} {component_code} range [{low}, {high}]")
     rank = None
     if row["rank"]:
-        if not row["rank"].isdigit() or int(row["rank"]) < 1:
+        if not RANK.fullmatch(row["rank"]) or int(row["rank"]) < 1:  # "01" is 1
             fail(f"rank {row['rank']!r} is not a positive whole number")
         rank = int(row["rank"])
         n = ranked_units(ctx.seeds_dir).get((indicator, row["level"], year))
