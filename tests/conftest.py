@@ -15,8 +15,11 @@ import duckdb
 import pytest
 
 from ingest import pipeline
-from ingest.config import Settings, originals_dir
+from ingest.config import DBT_PROJECT_DIR, Settings, originals_dir
 
+
+# The marts the warehouse serves (one model file each): what exports, receipts and the mirror count.
+MARTS = len(list((DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")))
 
 # The heavy groups (pyproject.toml declares them; `make check` leaves them out). `postgres` and
 # `browser` follow from the fixtures a test asks for; `airflow` and `slow` are marked in the files.

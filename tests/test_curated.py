@@ -203,3 +203,34 @@ def test_a_component_matches_by_its_own_name_without_an_alias_row(tmp_path):
             "SIPAS,province,2023,Đà Nẵng,86.3,,procedures,,synthetic\n")
     got = _parse(write_curated(tmp_path, "names", rows)).rows
     assert [r.component_code for r in got] == ["access", "access", "procedures"]
+
+
+# ------------------------------------------------------------------ regions
+def test_six_regions_hold_every_province_and_the_published_regional_averages_resolve(built_warehouse):
+    regions = query(built_warehouse, "select region_code, provinces_2008_2025, provinces_from_2025 from marts.dim_region "
+                                      "order by sort_order")
+    assert [r[0] for r in regions] == ["northern_midlands_mountains", "red_river_delta", "north_central_coast",
+                                       "central_highlands", "southeast", "mekong_delta"]
+    assert sum(r[1] for r in regions) == 63 and sum(r[2] for r in regions) == 34
+    # MOHA's regional PAR INDEX averages (published_facts_2.csv), every printed name resolved; two tie in 2023
+    averages = query(built_warehouse, """select year, region_code, published_value from marts.mart_published_aggregates
+        where indicator_code = 'par_index' and aggregate_kind = 'regional_mean' and year >= 2022 order by 1, 2""")
+    assert len(averages) == 10 and all(code for _y, code, _v in averages)
+    assert [(c, v) for y, c, v in averages if y == 2023 and v == 85.42] == [("central_highlands", 85.42),
+                                                                           ("mekong_delta", 85.42)]
+
+
+@pytest.mark.slow
+def test_a_regional_average_of_a_complete_table_is_checked_against_the_regions_provinces(warehouse_copy, tmp_path):
+    """SYNTHETIC regional averages of PCI 2016 (a complete table): the right mean reconciles, beside the
+    warehouse's own mean of the region's 11 provinces."""
+    (mean,) = query(warehouse_copy, """select round(avg(s.value), 2) from marts.fct_indicator_scores s
+        join marts.dim_province p on p.province_key = s.unit_key where s.indicator_code = 'pci' and s.year = 2016
+        and s.component_code = 'overall' and s.level = 'province' and p.region_en = 'Red River Delta'""")[0]
+    folder = curated_copy(tmp_path)
+    write_curated(folder, "synthetic-regions", f"PCI,province,2016,(regional average) Red River Delta,{mean},,,,synthetic\n")
+    settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
+    pipeline.run_all(settings)
+    row = query(settings, """select region_code, units_in_mean, round(computed_mean, 2), reconciles
+        from marts.mart_published_aggregates where publication_id = 'curated-synthetic-regions'""")
+    assert row == [("red_river_delta", 11, mean, True)]

@@ -14,7 +14,7 @@ from ingest import catalogue
 from ingest.airflow_runner import airflow_env, run_dags
 from ingest.config import REPO_ROOT
 
-from conftest import curated_copy, file_sha256, make_settings, write_curated
+from conftest import MARTS, curated_copy, file_sha256, make_settings, write_curated
 
 
 def test_dag_file_imports_without_errors_and_is_thin(tmp_path):
@@ -107,7 +107,7 @@ def test_airflow_dags_test_builds_the_warehouse_and_serves_it(airflow_run):
     assert leader == [("Đà Nẵng", 70.0)]
     assert curated == (len(list((REPO_ROOT / "data" / "curated").glob("*.csv"))),) == (165,)
     assert (settings.data_dir / "airflow" / "airflow.db").exists()
-    assert len(list((settings.data_dir / "exports" / "csv").glob("*.csv"))) == 25  # the serving DAG ran
+    assert len(list((settings.data_dir / "exports" / "csv").glob("*.csv"))) == MARTS == 26  # the serving DAG ran
     assert (settings.data_dir / "site" / "index.html").is_file()  # the report task ran after publish
 
 

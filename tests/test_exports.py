@@ -20,7 +20,7 @@ import pytest
 from ingest import exports
 from ingest.safetext import is_hidden
 
-from conftest import data_env
+from conftest import MARTS, data_env
 
 # SYNTHETIC hostile text written into a private copy of the serving file
 HOSTILE = {
@@ -69,7 +69,7 @@ def test_every_csv_file_is_what_pythons_csv_module_writes_hostile_text_included(
     folder = exports.exports_dir(warehouse_copy)
     with duckdb.connect(str(warehouse_copy.warehouse), read_only=True) as con:
         names = exports.marts(con)
-        assert result["marts"] == len(names) == 25
+        assert result["marts"] == len(names) == MARTS
         for name in names:
             written = (folder / "csv" / f"{name}.csv").read_bytes()
             assert written == _python_csv(con, f"marts.{name}"), name
@@ -119,7 +119,7 @@ def test_the_workbook_process_dies_with_a_killed_export_and_the_next_export_succ
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert not staging.exists()
-    assert len(list((exports.exports_dir(warehouse_copy) / "csv").glob("*.csv"))) == 25
+    assert len(list((exports.exports_dir(warehouse_copy) / "csv").glob("*.csv"))) == MARTS
     assert (exports.exports_dir(warehouse_copy) / exports.XLSX_NAME).stat().st_size > 100_000
 
 

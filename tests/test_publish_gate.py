@@ -14,7 +14,7 @@ import pytest
 
 from ingest.publish import previous_path, receipt_path
 
-from conftest import (assert_one_line_error, assert_untouched, curated_copy, govwh, make_settings,
+from conftest import (MARTS, assert_one_line_error, assert_untouched, curated_copy, govwh, make_settings,
                       snapshot, write_curated)
 
 
@@ -102,7 +102,7 @@ def test_publish_of_the_same_content_is_a_no_op(warehouse_copy):
 
 def test_a_receipt_names_every_contracted_mart_with_its_rows(built_warehouse):
     receipt = json.loads(receipt_path(built_warehouse.build_dir / "governance.duckdb").read_text())
-    assert len(receipt["marts"]) == 25 and receipt["marts"]["dim_province"] == 87
+    assert len(receipt["marts"]) == MARTS and receipt["marts"]["dim_province"] == 87
     record = [json.loads(line) for line in built_warehouse.warehouse.with_name("publish_log.jsonl").read_text()
               .splitlines()][-1]
     assert record["build_id"] == receipt["build_id"] and record["content_digest"] == receipt["content_digest"]

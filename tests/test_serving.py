@@ -20,7 +20,7 @@ from ingest import pipeline
 from ingest.exports import FACTS_XLSX_NAME, XLSX_NAME, export_all, exports_dir
 from ingest.publish import last_publish, previous_path, publish, rollback
 
-from conftest import curated_copy, file_sha256, make_settings, table_fingerprints, write_curated
+from conftest import MARTS, curated_copy, file_sha256, make_settings, table_fingerprints, write_curated
 
 
 def _env(settings):
@@ -137,7 +137,7 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
 
     monkeypatch.setenv("GOVWH_PG_READER_PASSWORD", "synthetic-test-password")
     first = pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
-    assert first["tables"] == 25
+    assert first["tables"] == MARTS
     before = _pg_fingerprint(postgres)
     pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
     assert _pg_fingerprint(postgres) == before
@@ -173,7 +173,7 @@ def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(warehouse_co
     built_warehouse = warehouse_copy  # exports are written into the data folder: a private copy
     result = export_all(built_warehouse)
     folder = exports_dir(built_warehouse)
-    assert result["marts"] == 25
+    assert result["marts"] == MARTS
     raw = (folder / "csv" / "dim_province.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM that makes Excel read UTF-8
     with open(folder / "csv" / "dim_province.csv", encoding="utf-8-sig", newline="") as f:
@@ -183,11 +183,11 @@ def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(warehouse_co
     con.close()
     assert {(r["province_key"], r["province_name"], r["official_name"]) for r in rows} == set(expected)
     assert any(r["province_name"] == "Thừa Thiên Huế" or r["official_name"] == "Thành phố Huế" for r in rows)
-    assert len(list((folder / "parquet").glob("*.parquet"))) == 25
+    assert len(list((folder / "parquet").glob("*.parquet"))) == MARTS
     from openpyxl import load_workbook
 
     book = load_workbook(folder / XLSX_NAME, read_only=True)
-    assert len(book.sheetnames) == 22 and "sources" in book.sheetnames  # 25 tables - 4 facts + sources
+    assert len(book.sheetnames) == MARTS - 4 + 1 and "sources" in book.sheetnames  # the marts - 4 facts + sources
     assert not any(name.startswith("fct_") for name in book.sheetnames)
     assert not (folder / FACTS_XLSX_NAME).exists() and result["workbooks"] == [XLSX_NAME]
     first = next(book["dim_province"].iter_rows(min_row=2, max_row=2, values_only=True))
