@@ -234,3 +234,24 @@ def test_a_regional_average_of_a_complete_table_is_checked_against_the_regions_p
     row = query(settings, """select region_code, units_in_mean, round(computed_mean, 2), reconciles
         from marts.mart_published_aggregates where publication_id = 'curated-synthetic-regions'""")
     assert row == [("red_river_delta", 11, mean, True)]
+
+
+@pytest.mark.slow
+def test_one_more_announcement_page_is_one_file_in_data_curated(built_warehouse, warehouse_copy, tmp_path):
+    """A real PAR INDEX page (the Government portal's 2023 table) taken out of the curated data, then
+    added back as the intake says: one file in data/curated/, nothing else changed. The warehouse
+    without it differs; with it, every table equals the full build's (EXCEPT ALL both ways)."""
+    from conftest import marts_differences
+
+    page = "xaydungchinhsach-chinhphu-vn-50321259.csv"
+    folder = curated_copy(tmp_path)
+    text = (folder / page).read_bytes()
+    (folder / page).unlink()
+    settings = make_settings(warehouse_copy.data_dir, curated_dir=folder)
+    pipeline.run_all(settings)
+    without = marts_differences(settings.warehouse, built_warehouse.warehouse)
+    # the page's 52 rows: 51 figures of the ministries and the average of the 17 ministries
+    assert without["marts.fct_observations"] == (0, 51) and without["marts.mart_published_aggregates"] == (0, 1)
+    (folder / page).write_bytes(text)
+    pipeline.run_all(settings)
+    assert marts_differences(settings.warehouse, built_warehouse.warehouse) == {}

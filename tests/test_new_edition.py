@@ -7,13 +7,12 @@ import re
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from ingest import catalogue, pipeline
 from ingest.config import CATALOGUE_DIR
 
-from conftest import make_settings, query, serve_originals
+from conftest import make_settings, marts_differences, query, serve_originals
 
 pytestmark = pytest.mark.slow  # three pipeline runs from the originals
 
@@ -33,36 +32,6 @@ def _add_line(path: Path, line: str) -> None:
 def _source_years(settings, indicator: str) -> list[int]:
     return [y for (y,) in query(settings, "select distinct year from marts.fct_indicator_scores where indicator_code = ? "
                                           "and value_source_type = 'publisher_file' order by 1", [indicator])]
-
-
-def marts_differences(a: Path, b: Path, ignore: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
-    """Every table of two DuckDB files compared with EXCEPT ALL both ways (columns in ignore left
-    out): {table: (rows only in a, rows only in b)} for the tables that differ, and any table
-    only one of them has."""
-    con = duckdb.connect()
-    try:
-        con.execute("attach ? as a (read_only)", [str(a)])
-        con.execute("attach ? as b (read_only)", [str(b)])
-        tables = {}
-        for side in ("a", "b"):
-            tables[side] = {(s, t) for s, t in con.execute(
-                "select table_schema, table_name from information_schema.tables "
-                "where table_catalog = ? and table_type = 'BASE TABLE'", [side]).fetchall()}
-        out = {f"{s}.{t}": (1, 0) for s, t in tables["a"] - tables["b"]}
-        out |= {f"{s}.{t}": (0, 1) for s, t in tables["b"] - tables["a"]}
-        for s, t in sorted(tables["a"] & tables["b"]):
-            cols = [c for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_catalog = 'a' and table_schema = ? "
-                "and table_name = ? order by ordinal_position", [s, t]).fetchall() if c not in ignore]
-            select = ", ".join(f'"{c}"' for c in cols)  # names read from the catalogue, quoted
-            diff = [con.execute(f'select count(*) from (select {select} from {x}."{s}"."{t}" except all '
-                                f'select {select} from {y}."{s}"."{t}")').fetchone()[0]
-                    for x, y in (("a", "b"), ("b", "a"))]
-            if any(diff):
-                out[f"{s}.{t}"] = tuple(diff)
-        return out
-    finally:
-        con.close()
 
 
 def test_pci_2019_and_papi_2019_come_back_from_one_line_each(built_warehouse, originals, http_server, tmp_path):
