@@ -33,6 +33,10 @@ def _on_failure(context):
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Ho_Chi_Minh"),
     catchup=False,
     max_active_runs=1,
+    # unpaused when created (DAGS_ARE_PAUSED_AT_CREATION pauses the nightly DAG until a person
+    # unpauses it): every nightly publish then refreshes the exports and the mirror, with no second
+    # DAG to remember; it runs only on the nightly DAG's Asset event
+    is_paused_upon_creation=False,
     dagrun_timeout=timedelta(hours=1),
     default_args={
         "execution_timeout": timedelta(minutes=30),

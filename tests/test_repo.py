@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ingest import catalogue
@@ -148,3 +149,50 @@ def test_xdist_groups_keep_a_modules_shared_fixtures_on_one_worker(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     workers = log.read_text().split()
     assert len(workers) == 6 and len(set(workers)) == 1, workers
+
+
+def test_compose_is_ready_for_a_first_up():
+    """What a first `docker compose up` needs, read from the Compose file (no Docker engine here)."""
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    # the build context leaves out the environment, the data and git (about 900 MB otherwise)
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "warehouse", ".git", "bench/work", ".env"} <= set(ignored)
+    # PostgreSQL is healthy only when it answers over TCP, as the other services connect
+    check = services["postgres"]["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "pg_isready"] and check[check.index("-h") + 1] == "127.0.0.1"
+    # every long-running service restarts and reports its health; the one-shot init does not restart
+    for name, service in services.items():
+        if name == "airflow-init":
+            assert service["restart"] == "no" and "healthcheck" not in service
+            continue
+        assert service["restart"] == "unless-stopped", name
+        assert service["healthcheck"]["test"][0] == "CMD", name
+    assert "8974/health" in " ".join(services["airflow-scheduler"]["healthcheck"]["test"])
+    assert "/api/v2/monitor/health" in " ".join(services["airflow-api-server"]["healthcheck"]["test"])
+    # the init container checks every secret before anything else
+    init = " ".join(services["airflow-init"]["command"])
+    assert init.index("deploy/check_secrets.py") < init.index("govwh airflow-setup")
+    for secret in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD", "BI_READER_PASSWORD"):
+        assert secret in init and secret in services["airflow-init"]["environment"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("", r"^error: POSTGRES_PASSWORD is empty: set it in \.env"),
+    ("replace-with-a-long-random-string", r"^error: POSTGRES_PASSWORD is still the placeholder"),
+    ("Zq9-secret", r"^error: POSTGRES_PASSWORD is shorter than 16 characters"),
+])
+def test_the_init_container_refuses_a_placeholder_or_empty_secret(value, message):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "POSTGRES_PASSWORD": value, "AIRFLOW_JWT_SECRET": "x" * 40}
+    script = str(REPO_ROOT / "deploy" / "check_secrets.py")
+    proc = subprocess.run([sys.executable, script, "POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET"], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stdout == "" and len(proc.stderr.splitlines()) == 1
+    assert re.search(message, proc.stderr) and "Zq9" not in proc.stderr  # a value is never printed
+    good = {**env, "POSTGRES_PASSWORD": "a-long-random-secret-" + "7" * 20}
+    assert subprocess.run([sys.executable, script, "POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET"], env=good).returncode == 0
