@@ -32,6 +32,13 @@ READER_STATEMENT_TIMEOUT = "120s"  # a BI login's queries end too
 
 SCHEMA = "marts"
 READER_ROLE = "govwh_reader"
+READER_IDLE_TIMEOUT = "60s"  # a BI session left idle in a transaction never blocks the nightly mirror for long
+READER_CONNECTION_LIMIT = 20
+# Large-object functions that write (PostgreSQL grants them to PUBLIC): revoked in the mirror's
+# database, so a read-only login cannot store data through them.
+LO_WRITERS = ("lo_from_bytea(oid, bytea)", "lo_create(oid)", "lo_creat(integer)", "lo_put(oid, bigint, bytea)",
+              "lowrite(integer, bytea)", "lo_truncate(integer, integer)", "lo_truncate64(integer, bigint)",
+              "lo_unlink(oid)", "lo_import(text)", "lo_import(text, oid)")
 PG_TYPES = {"VARCHAR": "text", "INTEGER": "integer", "BIGINT": "bigint", "DOUBLE": "double precision",
             "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "HUGEINT": "numeric"}
 
@@ -84,7 +91,25 @@ def _reader_login(cur, login: str) -> None:
                                                                           sql.Identifier(SCHEMA)))
     cur.execute(sql.SQL("alter role {} set statement_timeout = {}").format(sql.Identifier(login),
                                                                         sql.Literal(READER_STATEMENT_TIMEOUT)))
+    cur.execute(sql.SQL("alter role {} set idle_in_transaction_session_timeout = {}").format(
+        sql.Identifier(login), sql.Literal(READER_IDLE_TIMEOUT)))
+    cur.execute(sql.SQL("alter role {} connection limit {}").format(sql.Identifier(login),
+                                                                 sql.Literal(READER_CONNECTION_LIMIT)))
     cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(READER_ROLE), sql.Identifier(login)))
+    _lock_down(cur)
+
+
+def _lock_down(cur) -> None:
+    """What PostgreSQL grants every role by default and a read-only login must not have, in the
+    mirror's database: temporary tables and the large-object functions that write. (A role can
+    still change its own password: PostgreSQL cannot forbid it; see the README.)"""
+    from psycopg import sql
+
+    cur.execute("select current_database()")
+    (database,) = cur.fetchone()
+    cur.execute(sql.SQL("revoke temporary on database {} from public").format(sql.Identifier(database)))
+    for function in LO_WRITERS:  # fixed signatures, not user input
+        cur.execute(sql.SQL("revoke execute on function {} from public").format(sql.SQL(function)))
 
 
 def _blockers(dsn: str) -> str:

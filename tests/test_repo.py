@@ -33,6 +33,7 @@ def test_compose_runs_airflow_components_on_postgres_with_the_shared_settings():
     assert services["postgres"]["image"].startswith("postgres")
     env = services["airflow-scheduler"]["environment"]
     assert env["GOVWH_PG_DSN"].endswith("@postgres:5432/governance") and env["GOVWH_PG_READER"] == "bi_reader"
+    assert env["GOVWH_PG_READER_PASSWORD"] == "${BI_READER_PASSWORD:?set it in .env}"  # applied at each mirror
     assert "govwh airflow-setup" in " ".join(services["airflow-init"]["command"])
     text = (REPO_ROOT / "docker-compose.yml").read_text()
     assert "admin:admin" not in text and "bi_reader:bi_reader" not in text  # no default password in the repo

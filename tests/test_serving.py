@@ -166,6 +166,18 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
     with psycopg.connect(reader_dsn) as con, con.cursor() as cur:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             cur.execute("drop table marts.fct_rankings")
+    # locked down beyond the tables: no temporary tables, no large objects written, an idle
+    # transaction ended after a minute, at most 20 sessions
+    for statement in ("create temporary table scratch (x int)", "select lo_from_bytea(0, 'x')",
+                      "select lo_create(0)", "select lo_creat(-1)"):
+        with psycopg.connect(reader_dsn) as con, con.cursor() as cur:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                cur.execute(statement)
+    with psycopg.connect(reader_dsn) as con, con.cursor() as cur:
+        cur.execute("show idle_in_transaction_session_timeout")
+        assert cur.fetchone() == ("1min",)
+        cur.execute("select rolconnlimit from pg_roles where rolname = 'bi_reader'")
+        assert cur.fetchone() == (20,)
 
 
 # ------------------------------------------------------------------ exports and SQL clients
