@@ -29,7 +29,8 @@ from rapidfuzz import fuzz
 
 from . import catalogue, safetext
 from .config import Settings, originals_dir
-from .errors import LayoutError, PipelineError, UnknownColumnsError
+from .errors import PipelineError, UnknownColumnsError
+from .exports import neutralise
 from .landing import sha256_file
 from .names import fold
 from .parsers import guards
@@ -107,7 +108,7 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _file_of(pub, file: Path | None, settings: Settings) -> Path:
+def _file_of(pub, file: Path | None) -> Path:
     if file is not None:
         path = Path(file)
     else:
@@ -183,7 +184,7 @@ def _column_values(pub, path: Path, wanted: set[tuple[str, str]], units: int) ->
 def review(pub_id: str, settings: Settings, file: Path | None = None, out: Path | None = None) -> tuple[str, Path | None]:
     """The report printed for a person, and the review file written (None when nothing is unknown)."""
     pub = _publication(pub_id, settings)
-    path = _file_of(pub, file, settings)
+    path = _file_of(pub, file)
     cols = columns(pub, path, settings.seeds_dir)
     unknown = [c for c in cols if not c.code]
     carried = [c for c in cols if c.code]
@@ -213,17 +214,12 @@ def review(pub_id: str, settings: Settings, file: Path | None = None, out: Path 
             for i, (code, score, header) in enumerate(c.candidates, 1):
                 row |= {f"candidate_{i}": code, f"score_{i}": f"{score:.1f}", f"header_{i}": header}
             # a spreadsheet must show text, never run it: cells are neutralised as every export's are
-            w.writerow({k: _cell(v) for k, v in row.items()})
+            w.writerow({k: neutralise(v) for k, v in row.items()})
     tmp.replace(out)
     lines.append(f"Review file: {out}")
     lines.append("Set `decision` on each line: `accept` (the first candidate's code), another existing code, "
                  f"or `new` (a code of its own); then: govwh crosswalk apply {pub.id} {out}")
     return "\n".join(lines), out
-
-
-def _cell(value) -> str:
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # ------------------------------------------------------------------ govwh crosswalk apply
@@ -233,7 +229,7 @@ DECISION = re.compile(r"accept|new|[a-z][a-z0-9_]{1,39}")
 def apply(pub_id: str, review_file: Path, settings: Settings, file: Path | None = None) -> str:
     """Write the year's rows into the seeds (the two files replaced whole, atomically)."""
     pub = _publication(pub_id, settings)
-    path = _file_of(pub, file, settings)
+    path = _file_of(pub, file)
     review_file = Path(review_file)
     if not review_file.is_file() or review_file.stat().st_size > MAX_REVIEW_BYTES:
         raise CrosswalkError(f"{review_file}: not a review file (a regular file up to 5 MiB)")

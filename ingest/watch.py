@@ -121,7 +121,7 @@ def page_url(page: str, settings: Settings, year: int | None = None) -> str:
 def _get(url: str, settings: Settings, session: requests.Session, previous: dict | None) -> tuple[int, str, dict]:
     """(status, body, validators) of one page: bounded, allowlisted, conditional (304 -> status 304,
     no body). Never raises for an HTTP status; a refused origin or a broken connection is a FetchError."""
-    from .fetch import _check_origin, _open, allowed_origins
+    from .fetch import _open, allowed_origins
 
     origins = allowed_origins(settings)  # the declared origins and watch pages (catalogue.origin_bases)
     headers = {"Accept": "text/html,application/xhtml+xml"}
@@ -130,7 +130,6 @@ def _get(url: str, settings: Settings, session: requests.Session, previous: dict
             headers["If-None-Match"] = previous["etag"]
         if previous.get("last_modified"):
             headers["If-Modified-Since"] = previous["last_modified"]
-    _check_origin(url, origins, url)
     deadline = time.monotonic() + settings.fetch_deadline
     resp, _final = _open(url, session, headers, settings, origins, deadline)
     with resp:
@@ -161,77 +160,24 @@ def check(settings: Settings, session: requests.Session | None = None) -> list[F
     state = read_state(settings)
     pages: dict = state.setdefault("pages", {})
     found: dict = state.setdefault("found", {})
+    families = catalogue.families(settings.catalogue_dir)
     findings: list[Finding] = []
     seen: list[dict] = []
     try:
-        for fam in catalogue.families(settings.catalogue_dir):
-            declared = set(fam.years)
-            name = fam.indicator.upper()
+        for fam in families:
             for w in fam.watch:
-                targets = [(page_url(w.page, settings), None)] if w.links else [
-                    (page_url(w.page, settings, y), y)
-                    for y in range(max(w.from_year, max(declared, default=0) + 1), datetime.now().year + 1)]
-                for url, year in targets:
+                for url, year in _targets(w, set(fam.years), settings):
                     before = pages.get(url, {})
-                    try:
-                        status, body, validators = _get(url, settings, session, before)
-                        problem = None if status in (200, 304) else f"HTTP {status}"
-                    except (FetchError, requests.RequestException) as exc:
-                        status, body, validators, problem = 0, "", {}, str(exc)
-                    if w.answers and status == 404:
-                        problem = None  # a year not out yet: the page answers for it when it is
-                    record = {"at": now, "family": fam.id, "page": url, "status": status,
-                              "confirmed": w.confirmed}
-                    entry = {"status": status, "checked_at": now, **{k: v for k, v in validators.items() if v}}
-                    if problem:
-                        entry["problem"] = problem
-                        entry["since"] = before.get("since") if before.get("problem") else now
-                        if not before.get("problem"):  # reported once, the night it stops answering
-                            findings.append(Finding("page", fam.id, fam.indicator, None, url,
-                                                    f"watch: {escape(url)} does not answer ({escape(problem)}); "
-                                                    "the page may have moved: update `watch` in "
-                                                    f"{fam.path.name}"))
-                        entry["links"] = before.get("links", [])
-                    elif status == 304:
-                        entry["links"] = before.get("links", [])
-                        entry["since"] = before.get("since", now)
-                    else:
-                        entry["since"] = now if before.get("problem") or not before else before.get("since", now)
+                    entry, moved = _look(url, year, w, fam, before, settings, session, now)
+                    if entry["status"] == 200:  # what this page links now decides (a link taken away is dropped)
                         for key in [k for k, v in found.items() if v.get("page") == url]:
-                            del found[key]  # what this page links now decides (a link taken away is dropped)
-                        if w.links:
-                            entry["links"] = sorted(_matches(w.links, links_of(body, url)))
-                        elif year is not None and re.search(w.answers.replace("{year}", str(year)), body):
-                            entry["links"] = [f"{year}\t{url}"]
-                        else:
-                            entry["links"] = []
+                            del found[key]
                     pages[url] = entry
-                    record["matched"] = len(entry["links"])
-                    seen.append(record)
-                    for item in entry["links"]:
-                        y, link = item.split("\t", 1)
-                        y = int(y)
-                        if y in declared or y < w.from_year:
-                            continue
-                        key = f"{fam.id}:{y}"
-                        if w.land:
-                            try:
-                                fam.found_file(y, link)
-                            except CatalogueError as exc:
-                                text = f"new edition available: {name} {y} — {escape(link)} (not declared yet; not taken in: {exc})"
-                                findings.append(Finding("new", fam.id, fam.indicator, y, link, text))
-                                continue
-                            found[key] = {"family": fam.id, "year": y, "url": link, "page": url,
-                                          "first_seen": found.get(key, {}).get("first_seen", now)}
-                            text = (f"new edition taken in: {name} {y} — {escape(link)} (not declared yet: add its line "
-                                    f"to catalogue/{fam.path.name})")
-                            findings.append(Finding("taken", fam.id, fam.indicator, y, link, text))
-                        else:
-                            text = f"new edition available: {name} {y} — {escape(link)} (not declared yet)"
-                            findings.append(Finding("new", fam.id, fam.indicator, y, link, text))
-        for key in [k for k, v in found.items() if v.get("year") in
-                    {y for fam in catalogue.families(settings.catalogue_dir) if fam.id == v.get("family")
-                     for y in fam.years}]:
+                    seen.append({"at": now, "family": fam.id, "page": url, "status": entry["status"],
+                                 "confirmed": w.confirmed, "matched": len(entry["links"])})
+                    findings += moved + _editions(fam, w, url, entry["links"], found, now)
+        declared = {fam.id: set(fam.years) for fam in families}
+        for key in [k for k, v in found.items() if v.get("year") in declared.get(v.get("family"), ())]:
             del found[key]  # declared since: the declaration's own line takes over
         state["last_check"] = {"at": now, "findings": [asdict(f) for f in findings]}
         _write_state(settings, state)
@@ -242,6 +188,75 @@ def check(settings: Settings, session: requests.Session | None = None) -> list[F
     for f in findings:
         log.warning("%s", f.text)
     return findings
+
+
+def _targets(w, declared: set[int], settings: Settings) -> list[tuple[str, int | None]]:
+    """The URLs one watch entry reads: its page, or its page for each year after the last declared."""
+    if w.links:
+        return [(page_url(w.page, settings), None)]
+    first = max(w.from_year, max(declared, default=0) + 1)
+    return [(page_url(w.page, settings, y), y) for y in range(first, datetime.now().year + 1)]
+
+
+def _look(url: str, year: int | None, w, fam, before: dict, settings: Settings, session, now: str
+          ) -> tuple[dict, list[Finding]]:
+    """One page read: its state entry (status, validators, since, links as 'year<TAB>link'), and the
+    finding that it stopped answering, the night it does."""
+    try:
+        status, body, validators = _get(url, settings, session, before)
+        problem = None if status in (200, 304) else f"HTTP {status}"
+    except (FetchError, requests.RequestException) as exc:
+        status, body, validators, problem = 0, "", {}, str(exc)
+    if w.answers and status == 404:
+        problem = None  # a year not out yet: the page answers for it when it is
+    entry = {"status": status, "checked_at": now, **{k: v for k, v in validators.items() if v}}
+    if problem:
+        entry.update(problem=problem, since=before.get("since") if before.get("problem") else now,
+                     links=before.get("links", []))
+        if before.get("problem"):
+            return entry, []
+        return entry, [Finding("page", fam.id, fam.indicator, None, url,
+                               f"watch: {escape(url)} does not answer ({escape(problem)}); the page may have "
+                               f"moved: update `watch` in {fam.path.name}")]  # once, the night it stops
+    if status == 304:
+        entry.update(links=before.get("links", []), since=before.get("since", now))
+        return entry, []
+    entry["since"] = now if before.get("problem") or not before else before.get("since", now)
+    if w.links:
+        entry["links"] = sorted(_matches(w.links, links_of(body, url)))
+    elif year is not None and re.search(w.answers.replace("{year}", str(year)), body):
+        entry["links"] = [f"{year}\t{url}"]
+    else:
+        entry["links"] = []
+    return entry, []
+
+
+def _editions(fam, w, page: str, links: list[str], found: dict, now: str) -> list[Finding]:
+    """What a page's links say of editions the family does not declare: available, or taken in
+    (recorded in `found`) where the link is the family's own workbook (`land`)."""
+    out = []
+    name = fam.indicator.upper()
+    for item in links:
+        y, link = item.split("\t", 1)
+        y = int(y)
+        if y in fam.years or y < w.from_year:
+            continue
+        if not w.land:
+            out.append(Finding("new", fam.id, fam.indicator, y, link,
+                               f"new edition available: {name} {y} — {escape(link)} (not declared yet)"))
+            continue
+        try:
+            fam.found_file(y, link)
+        except CatalogueError as exc:
+            out.append(Finding("new", fam.id, fam.indicator, y, link, f"new edition available: {name} {y} — "
+                               f"{escape(link)} (not declared yet; not taken in: {exc})"))
+            continue
+        key = f"{fam.id}:{y}"
+        found[key] = {"family": fam.id, "year": y, "url": link, "page": page,
+                      "first_seen": found.get(key, {}).get("first_seen", now)}
+        out.append(Finding("taken", fam.id, fam.indicator, y, link, f"new edition taken in: {name} {y} — "
+                           f"{escape(link)} (not declared yet: add its line to catalogue/{fam.path.name})"))
+    return out
 
 
 def _matches(pattern: str, links: list[str]) -> set[str]:

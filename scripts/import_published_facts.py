@@ -100,6 +100,28 @@ def slug(url: str) -> str:
     return f"{re.sub(r'[^a-z0-9]+', '-', host.lower()).strip('-')}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
 
 
+def _write_page(path: Path, url: str, items: list[dict], read_before: str, note: str,
+                decimal_comma: bool = False) -> None:
+    """One curated file: the page's provenance lines, then its rows."""
+    host = urlparse(url).hostname or ""
+    years = sorted({r["year"] for r in items})
+    indicators = sorted({r["indicator"] for r in items})
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(f"# publication: curated-{slug(url)}\n")
+        f.write(f"# title: {', '.join(indicators)} {', '.join(years)} figures as printed on {host}\n")
+        f.write(f"# publisher: {host}\n")
+        f.write(f"# source_url: {url}\n")
+        f.write(f"# source_type: {source_type(host)}\n")
+        f.write(f"# date_read: not recorded (read before {read_before}; see shared/sources/README.md)\n")
+        if decimal_comma:
+            f.write("# decimal_mark: ,\n")
+        f.write(f"# transcriber_note: {note}\n")
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for r in items:
+            writer.writerow(_row_cells(r))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--facts", type=Path,
@@ -117,24 +139,9 @@ def main() -> None:
         by_url[row["source_url"]].append(row)
     args.out.mkdir(parents=True, exist_ok=True)
     for url, items in sorted(by_url.items()):
-        host = urlparse(url).hostname or ""
-        years = sorted({r["year"] for r in items})
-        indicators = sorted({r["indicator"] for r in items})
-        path = args.out / f"{slug(url)}.csv"
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(f"# publication: curated-{slug(url)}\n")
-            f.write(f"# title: {', '.join(indicators)} {', '.join(years)} figures as printed on {host}\n")
-            f.write(f"# publisher: {host}\n")
-            f.write(f"# source_url: {url}\n")
-            f.write(f"# source_type: {source_type(host)}\n")
-            f.write("# date_read: not recorded (read before 2026-11; see shared/sources/README.md)\n")
-            f.write("# transcriber_note: transcribed by hand into shared/sources/transcribed/published_facts.csv; "
-                    "split per source page by scripts/import_published_facts.py\n")
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for r in merge_repeats(items):
-                writer.writerow([r["indicator"], r["level"], r["year"], r["unit_name_as_published"], r["score"],
-                                 r["rank"], r["component"], flags(r["note"]), r["note"]])
+        _write_page(args.out / f"{slug(url)}.csv", url, merge_repeats(items), "2026-11",
+                    "transcribed by hand into shared/sources/transcribed/published_facts.csv; "
+                    "split per source page by scripts/import_published_facts.py")
     written = sum(len(merge_repeats(items)) for items in by_url.values())
     print(f"wrote {len(by_url)} curated files ({written} rows from {len(rows)} transcribed) to {args.out}")
 
@@ -176,7 +183,6 @@ def merge(facts: Path, out: Path) -> None:
         by_url[row["source_url"]].append(row)
     new_files = appended = kept = 0
     for url, items in sorted(by_url.items()):
-        host = urlparse(url).hostname or ""
         path = out / f"{slug(url)}.csv"
         items = merge_repeats(items)
         marks = {m.group(1) for r in items for m in [SEPARATED.fullmatch(r["score"])] if m}
@@ -223,28 +229,13 @@ def merge(facts: Path, out: Path) -> None:
                     writer.writerow(_row_cells(r))
             appended += len(fresh)
             continue
-        comma = marks == {","}
         if len(marks) > 1:
             items = [dict(r, score=r["score"].replace(",", ".")) for r in items]
-        years = sorted({r["year"] for r in items})
-        indicators = sorted({r["indicator"] for r in items})
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(f"# publication: curated-{slug(url)}\n")
-            f.write(f"# title: {', '.join(indicators)} {', '.join(years)} figures as printed on {host}\n")
-            f.write(f"# publisher: {host}\n")
-            f.write(f"# source_url: {url}\n")
-            f.write(f"# source_type: {source_type(host)}\n")
-            f.write("# date_read: not recorded (read before 2026-12; see shared/sources/README.md)\n")
-            if comma:
-                f.write("# decimal_mark: ,\n")
-            f.write(f"# transcriber_note: transcribed by hand into shared/sources/transcribed/{facts.name}; split per "
-                    "source page by scripts/import_published_facts.py --merge"
+        _write_page(path, url, items, "2026-12",
+                    f"transcribed by hand into shared/sources/transcribed/{facts.name}; split per source page by "
+                    "scripts/import_published_facts.py --merge"
                     + ("; the page prints decimals with both a point and a comma: written as points"
-                       if len(marks) > 1 else "") + "\n")
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for r in items:
-                writer.writerow(_row_cells(r))
+                       if len(marks) > 1 else ""), decimal_comma=marks == {","})
         new_files += 1
         appended += len(items)
     print(f"{facts.name}: {new_files} new curated files, {appended} rows written, {kept} rows already held "

@@ -190,6 +190,16 @@ def marts_differences(a: Path, b: Path, ignore: tuple[str, ...] = ()) -> dict[st
         con.close()
 
 
+def take_edition_line(path: Path, year: int) -> str:
+    """Remove the one edition line of year from a family declaration (catalogue/<family>.yml); return it."""
+    import re
+
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    (line,) = [ln for ln in lines if re.match(rf"\s*- \{{year: {year}\b", ln)]
+    path.write_text("".join(ln for ln in lines if ln is not line), encoding="utf-8")
+    return line
+
+
 # ------------------------------------------------------------------ a real HTTP server
 @dataclass
 class Route:

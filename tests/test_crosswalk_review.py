@@ -100,9 +100,9 @@ def test_review_lists_each_with_the_nearest_headers_and_new_decisions_rebuild_th
         assert row["candidate_1"].startswith("pci_") and f"{scores[0]:5.1f}  {row['candidate_1']}" in text
         assert row["decision"] == ""
     # a reworded question's nearest header is its earlier wording
-    for row in review:
-        if row["column_header"].startswith("Number of days to resolve"):
-            assert float(row["score_1"]) >= 80
+    (guidance,) = [r for r in review if r["column_header"] == "Biz (Re-)registraion procedures: Guidance is clear (%)"]
+    assert guidance["candidate_1"] == "pci_ec_07" and float(guidance["score_1"]) >= 75
+    assert guidance["header_1"] == "Guidance for biz (Re-)registraion procedures is clear (%)"
 
     # no decision yet: apply refuses, naming the line, and writes nothing
     before = (project / "seeds" / "subindicator_crosswalk.csv").read_bytes()

@@ -12,6 +12,8 @@ from ingest import catalogue, declarations
 from ingest.config import CATALOGUE_DIR, ConfigError, Settings
 from ingest.errors import CatalogueError
 
+from conftest import take_edition_line
+
 
 @pytest.fixture()
 def decl(tmp_path) -> Path:
@@ -19,14 +21,6 @@ def decl(tmp_path) -> Path:
     folder = tmp_path / "catalogue"
     shutil.copytree(CATALOGUE_DIR, folder)
     return folder
-
-
-def _drop_edition(folder: Path, family: str, year: int) -> None:
-    path = folder / f"{family}.yml"
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [ln for ln in lines if not re.match(rf"\s*- \{{year: {year}\b", ln)]
-    assert len(kept) == len(lines) - 1, f"exactly one edition line of {year} in {path.name}"
-    path.write_text("".join(kept), encoding="utf-8")
 
 
 def _line_of(path: Path, needle: str) -> int:
@@ -51,8 +45,8 @@ def test_the_declarations_give_every_catalogue_entry_and_its_counts():
 
 
 def test_a_year_dropped_from_a_declaration_leaves_the_catalogue_and_every_panel(decl):
-    _drop_edition(decl, "vcci-pci", 2019)
-    _drop_edition(decl, "undp-papi", 2019)
+    take_edition_line(decl / "vcci-pci.yml", 2019)
+    take_edition_line(decl / "undp-papi.yml", 2019)
     ids = {p.id: p for p in catalogue.declared(decl)}
     assert "vcci-pci-2019" not in ids and "undp-papi-2019-indicators" not in ids
     assert len(ids) == len(catalogue.CATALOGUE) - 2
@@ -67,8 +61,7 @@ def test_a_year_dropped_from_a_declaration_leaves_the_catalogue_and_every_panel(
 
 def test_a_year_added_back_is_one_line(decl):
     path = decl / "vcci-pci.yml"
-    line = next(ln for ln in path.read_text(encoding="utf-8").splitlines(keepends=True) if "{year: 2019" in ln)
-    _drop_edition(decl, "vcci-pci", 2019)
+    line = take_edition_line(path, 2019)
     before = catalogue.declared(decl)
     path.write_text(path.read_text(encoding="utf-8") + line, encoding="utf-8")
     after = catalogue.declared(decl)

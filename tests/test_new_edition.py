@@ -3,7 +3,6 @@ PAPI 2019 takes each back from one added line under `editions`, fetched from a p
 server, and ends with marts identical to the warehouse of the full declarations."""
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -12,17 +11,9 @@ import pytest
 from ingest import catalogue, pipeline
 from ingest.config import CATALOGUE_DIR
 
-from conftest import make_settings, marts_differences, query, serve_originals
+from conftest import make_settings, marts_differences, query, serve_originals, take_edition_line
 
 pytestmark = pytest.mark.slow  # three pipeline runs from the originals
-
-
-def _take_line(path: Path, year: int) -> str:
-    """Remove the edition line of year from a declaration; return it."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    (line,) = [ln for ln in lines if re.match(rf"\s*- \{{year: {year}\b", ln)]
-    path.write_text("".join(ln for ln in lines if ln is not line), encoding="utf-8")
-    return line
 
 
 def _add_line(path: Path, line: str) -> None:
@@ -37,8 +28,8 @@ def _source_years(settings, indicator: str) -> list[int]:
 def test_pci_2019_and_papi_2019_come_back_from_one_line_each(built_warehouse, originals, http_server, tmp_path):
     decl = tmp_path / "catalogue"
     shutil.copytree(CATALOGUE_DIR, decl)
-    pci_line = _take_line(decl / "vcci-pci.yml", 2019)
-    papi_line = _take_line(decl / "undp-papi.yml", 2019)
+    pci_line = take_edition_line(decl / "vcci-pci.yml", 2019)
+    papi_line = take_edition_line(decl / "undp-papi.yml", 2019)
     serve_originals(http_server, originals)  # the publisher-like server holds every file, 2019 too
     settings = make_settings(tmp_path / "data", source_mode="mirror", mirror=http_server.base, catalogue_dir=decl)
 

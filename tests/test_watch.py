@@ -14,7 +14,7 @@ from ingest import pipeline, watch
 from ingest.config import CATALOGUE_DIR
 from ingest.errors import LayoutError
 
-from conftest import Route, file_sha256, make_settings, query, serve_originals
+from conftest import Route, file_sha256, make_settings, query, serve_originals, take_edition_line
 
 # A page linking the family's data workbooks directly: a new year's file is taken in (`land: true`).
 TEST_WATCH = """watch:
@@ -30,10 +30,9 @@ def _declarations(tmp_path: Path, drop_pci_2019: bool = False) -> Path:
     decl = tmp_path / "catalogue"
     shutil.copytree(CATALOGUE_DIR, decl)
     path = decl / "vcci-pci.yml"
-    text = path.read_text(encoding="utf-8").replace("watch:\n", TEST_WATCH, 1)
+    path.write_text(path.read_text(encoding="utf-8").replace("watch:\n", TEST_WATCH, 1), encoding="utf-8")
     if drop_pci_2019:
-        text = "".join(ln for ln in text.splitlines(keepends=True) if not ln.lstrip().startswith("- {year: 2019"))
-    path.write_text(text, encoding="utf-8")
+        take_edition_line(path, 2019)
     return decl
 
 
