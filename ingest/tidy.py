@@ -117,6 +117,19 @@ def row_from_strings(d: dict) -> TidyRow:
     )
 
 
+_SCRATCH: tuple[int, "duckdb.DuckDBPyConnection"] | None = None
+
+
+def _scratch() -> "duckdb.DuckDBPyConnection":
+    """One in-memory DuckDB per process for the small COPYs of the parse step: opening a
+    database costs 14 ms, a cursor on an open one microseconds (165 curated files: 2.3 s a run).
+    Keyed by pid, so a forked task never shares its parent's."""
+    global _SCRATCH
+    if _SCRATCH is None or _SCRATCH[0] != os.getpid():
+        _SCRATCH = (os.getpid(), duckdb.connect())
+    return _SCRATCH[1]
+
+
 def write_parquet(rows: list, path: Path, landed_sha256: str, columns: list[str] | None = None,
                   types: dict[str, str] | None = None) -> None:
     """Write dataclass rows plus the landed file's hash as Parquet, atomically (temp file, rename).
@@ -133,13 +146,15 @@ def write_parquet(rows: list, path: Path, landed_sha256: str, columns: list[str]
     column_types = {c: types.get(c, "VARCHAR") for c in columns}
     tmp_parquet = str(path) + ".tmp"
     try:
-        con = duckdb.connect()
-        con.execute(  # every path and name is a bound parameter, never pasted into the SQL
-            "COPY (SELECT *, ? AS landed_sha256 FROM read_csv(?, header=true, columns=?, nullstr='', "
-            "quote='\"', escape='\"')) TO ? (FORMAT parquet)",
-            [landed_sha256, tmp_csv, column_types, tmp_parquet],
-        )
-        con.close()
+        con = _scratch().cursor()
+        try:
+            con.execute(  # every path and name is a bound parameter, never pasted into the SQL
+                "COPY (SELECT *, ? AS landed_sha256 FROM read_csv(?, header=true, columns=?, nullstr='', "
+                "quote='\"', escape='\"')) TO ? (FORMAT parquet)",
+                [landed_sha256, tmp_csv, column_types, tmp_parquet],
+            )
+        finally:
+            con.close()
         os.replace(tmp_parquet, path)
     finally:
         os.unlink(tmp_csv)

@@ -54,10 +54,19 @@ def originals() -> Path:
     return path
 
 
+# dbt's saved parse of the session's built warehouse (set by built_warehouse). A new data folder
+# starts with a copy, as a copied folder would: dbt then re-parses only what differs (it checks
+# every file's checksum, the profile, vars and env vars), 2-3 s less per build in some 40 builds.
+SAVED_PARSE: list[Path] = []
+
+
 def make_settings(data_dir: Path, **overrides) -> Settings:
     values = dict(data_dir=data_dir, warehouse=data_dir / "governance.duckdb", source_mode="bundle",
                   retries=3, backoff=0.01, connect_timeout=5, read_timeout=5)
     values.update(overrides)
+    if SAVED_PARSE and not (data_dir / "build").exists():
+        (data_dir / "build" / "target").mkdir(parents=True)
+        shutil.copy2(SAVED_PARSE[0], data_dir / "build" / "target" / SAVED_PARSE[0].name)
     return Settings(**values)
 
 
@@ -93,6 +102,9 @@ def built_warehouse(tmp_path_factory) -> Settings:
             shutil.rmtree(data, ignore_errors=True)
             pipeline.run_all(make_settings(data))
             done.write_text("built\n")
+    saved = data / "build" / "target" / "partial_parse.msgpack"
+    if saved.is_file() and not SAVED_PARSE:
+        SAVED_PARSE.append(saved)
     return make_settings(data)
 
 
