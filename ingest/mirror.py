@@ -18,7 +18,7 @@ import duckdb
 
 from .config import Settings
 from .errors import MirrorError
-from .publish import manifest_path, marts_docs, quote_ident
+from .publish import manifest_path, marts_docs, quote_ident, table_keys
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,22 @@ def mirror(settings: Settings, dsn: str, reader_login: str | None = None, attemp
     raise AssertionError("unreachable")
 
 
+def _add_keys(cur, keys: dict[str, dict]) -> None:
+    """The serving file's primary keys, then its foreign keys (BI tools infer joins from them)."""
+    from psycopg import sql
+
+    columns = lambda names: sql.SQL(", ").join(sql.Identifier(c) for c in names)  # noqa: E731
+    for table, entry in sorted(keys.items()):
+        if entry["primary"]:
+            cur.execute(sql.SQL("alter table {} add primary key ({})").format(
+                sql.Identifier(SCHEMA, table), columns(entry["primary"])))
+    for table, entry in sorted(keys.items()):
+        for own, referenced, referenced_columns in entry["foreign"]:
+            cur.execute(sql.SQL("alter table {} add foreign key ({}) references {} ({})").format(
+                sql.Identifier(SCHEMA, table), columns(own), sql.Identifier(SCHEMA, referenced),
+                columns(referenced_columns)))
+
+
 def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_timeout: str) -> dict:
     import psycopg
     from psycopg import sql
@@ -179,6 +195,13 @@ def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_ti
                 if cur.fetchone() is None:
                     cur.execute(sql.SQL("create role {} nologin").format(sql.Identifier(READER_ROLE)))
                 cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(SCHEMA)))
+                # the last mirror's foreign keys go first: every table is replaced, referenced ones too
+                cur.execute("select c.relname, k.conname from pg_constraint k join pg_class c on c.oid = k.conrelid "
+                            "join pg_namespace n on n.oid = c.relnamespace where k.contype = 'f' and n.nspname = %s",
+                            [SCHEMA])
+                for table, constraint in cur.fetchall():
+                    cur.execute(sql.SQL("alter table {} drop constraint {}").format(
+                        sql.Identifier(SCHEMA, table), sql.Identifier(constraint)))
                 for name in names:
                     columns = duck.execute("select column_name, data_type from information_schema.columns where "
                                            "table_schema = ? and table_name = ? order by ordinal_position",
@@ -199,6 +222,7 @@ def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_ti
                             cur.execute(sql.SQL("comment on column {} is {}").format(
                                 sql.Identifier(SCHEMA, name, c), sql.Literal(column_docs[c])))
                     tables.append((name, len(rows)))
+                _add_keys(cur, table_keys(duck, duck.execute("select current_database()").fetchone()[0], SCHEMA))
                 cur.execute(sql.SQL("grant usage on schema {} to {}").format(
                     sql.Identifier(SCHEMA), sql.Identifier(READER_ROLE)))
                 cur.execute(sql.SQL("grant select on all tables in schema {} to {}").format(

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -86,11 +87,14 @@ def quote_ident(name: str) -> str:
 
 
 def content_digest(con) -> dict[str, str]:
-    """Per base table: column names, types and comments, the table's comment, row count and an
-    order-independent row hash. Comments are content: a new column description must be served."""
+    """Per base table: column names, types and comments, the table's comment, its keys, row count
+    and an order-independent row hash. Comments and keys are content: a new column description or
+    a newly declared key must be served."""
     out = {}
+    database = con.execute("select current_database()").fetchone()[0]
     tables = con.execute("select schema_name, table_name, coalesce(comment, '') from duckdb_tables() "
                          "where database_name = current_database() and not temporary order by 1, 2").fetchall()
+    keys = {schema: table_keys(con, database, schema) for schema in {t[0] for t in tables}}
     for schema, name, comment in tables:
         qualified = f"{quote_ident(schema)}.{quote_ident(name)}"
         columns = con.execute("select string_agg(column_name || ':' || data_type || ':' || coalesce(comment, ''), "
@@ -98,7 +102,8 @@ def content_digest(con) -> dict[str, str]:
                               "where database_name = current_database() and schema_name = ? and table_name = ?",
                               [schema, name]).fetchone()[0]
         count, digest = con.execute(f"select count(*), coalesce(sum(hash(t)), 0)::varchar from {qualified} t").fetchone()
-        text = f"{columns}|{comment}|{count}|{digest}"
+        key = keys[schema].get(name)
+        text = f"{columns}|{comment}|{count}|{digest}" + (f"|{json.dumps(key)}" if key else "")
         out[f"{schema}.{name}"] = hashlib.sha256(text.encode()).hexdigest()[:24]
     return out
 
@@ -122,9 +127,59 @@ def marts_docs(manifest: dict) -> dict[str, tuple[str, dict[str, str]]]:
     return out
 
 
+_TYPE = re.compile(r"[A-Z][A-Z0-9_]*(\(\d+(, ?\d+)?\))?(\[\])*")
+
+
+def table_keys(con, database: str, schema: str) -> dict[str, dict]:
+    """Each table's primary key and foreign keys, as dbt declared them (model constraints) and
+    the build enforced them: {table: {"primary": [cols], "foreign": [(cols, table, cols)]}}."""
+    keys: dict[str, dict] = {}
+    rows = con.execute("select table_name, constraint_type, constraint_column_names, referenced_table, "
+                       "referenced_column_names from duckdb_constraints() where database_name = ? and schema_name = ? "
+                       "and constraint_type in ('PRIMARY KEY', 'FOREIGN KEY') order by table_name, constraint_index",
+                       [database, schema]).fetchall()
+    for table, kind, columns, referenced, referenced_columns in rows:
+        entry = keys.setdefault(table, {"primary": [], "foreign": []})
+        if kind == "PRIMARY KEY":
+            entry["primary"] = list(columns)
+        else:
+            entry["foreign"].append((list(columns), referenced, list(referenced_columns)))
+    return keys
+
+
+def table_definitions(con, database: str, schema: str) -> list[tuple[str, str]]:
+    """(table, column and key definitions) of every table, referenced tables first: the columns
+    with their types and NOT NULL, the primary key and the foreign keys. Names are quoted; types
+    come from DuckDB's catalogue and must look like one."""
+    from graphlib import TopologicalSorter
+
+    keys = table_keys(con, database, schema)
+    names = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = ? and "
+                                       "schema_name = ? order by 1", [database, schema]).fetchall()]
+    graph = {n: {ref for _c, ref, _r in keys.get(n, {}).get("foreign", []) if ref != n} for n in names}
+    out = []
+    for name in TopologicalSorter(graph).static_order():
+        parts = []
+        for column, data_type, nullable in con.execute(
+                "select column_name, data_type, is_nullable from duckdb_columns() where database_name = ? and "
+                "schema_name = ? and table_name = ? order by column_index", [database, schema, name]).fetchall():
+            if not _TYPE.fullmatch(data_type):
+                raise PublishRefused(f"not publishing: column {name}.{column} has an unexpected type {data_type!r}")
+            parts.append(f"{quote_ident(column)} {data_type}{'' if nullable else ' NOT NULL'}")
+        entry = keys.get(name, {"primary": [], "foreign": []})
+        cols = lambda names: ", ".join(quote_ident(c) for c in names)  # noqa: E731
+        if entry["primary"]:
+            parts.append(f"PRIMARY KEY ({cols(entry['primary'])})")
+        for columns, referenced, referenced_columns in entry["foreign"]:
+            parts.append(f"FOREIGN KEY ({cols(columns)}) REFERENCES {quote_ident(referenced)} ({cols(referenced_columns)})")
+        out.append((name, ", ".join(parts)))
+    return out
+
+
 def write_serving_file(built: Path, manifest: dict) -> Path:
     """The file people open: the marts only (tables, no view pointing at a path on this machine),
-    each table and column commented from the dbt docs, in a storage format 1.x clients read."""
+    each with the primary and foreign keys dbt declared (so BI tools can infer the joins), each
+    table and column commented from the dbt docs, in a storage format 1.x clients read."""
     serving = built.parent / SERVING_NAME
     for stale in (serving, Path(str(serving) + ".wal")):
         stale.unlink(missing_ok=True)
@@ -134,11 +189,10 @@ def write_serving_file(built: Path, manifest: dict) -> Path:
         con.execute("attach ? as build (read_only)", [str(built)])
         con.execute("attach ? as serve (storage_version ?)", [str(serving), STORAGE_VERSION])
         con.execute("create schema serve.marts")
-        names = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 'build' "
-                                           "and schema_name = 'marts' order by 1").fetchall()]
-        for name in names:
+        for name, ddl in table_definitions(con, "build", "marts"):
             target = f"serve.marts.{quote_ident(name)}"
-            con.execute(f"create table {target} as select * from build.marts.{quote_ident(name)}")
+            con.execute(f"create table {target} ({ddl})")
+            con.execute(f"insert into {target} select * from build.marts.{quote_ident(name)}")
             description, columns = docs.get(name, ("", {}))
             if description:
                 con.execute(f"comment on table {target} is {_literal(description)}")

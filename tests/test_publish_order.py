@@ -312,7 +312,7 @@ def test_status_lists_what_killed_runs_left_and_the_step_that_removes_it(three):
 
 def test_a_first_publish_that_fails_leaves_no_serving_file_and_the_next_one_serves(built_warehouse, tmp_path):
     s = make_settings(tmp_path / "data")
-    shutil.copytree(built_warehouse.build_dir, s.build_dir)
+    shutil.copytree(built_warehouse.build_dir, s.build_dir, dirs_exist_ok=True)  # over the seeded saved parse
     proc = govwh(s, "publish", env={"GOVWH_FAILPOINT": "publish.journal:error"})
     assert_one_line_error(proc, r"Input/output error \(injected at publish\.journal\) while publishing the warehouse")
     assert not s.warehouse.exists() and not previous_path(s).exists() and _temporaries(s) == []

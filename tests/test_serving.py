@@ -20,7 +20,7 @@ from ingest import pipeline
 from ingest.exports import FACTS_XLSX_NAME, XLSX_NAME, export_all, exports_dir
 from ingest.publish import last_publish, previous_path, publish, rollback
 
-from conftest import MARTS, curated_copy, file_sha256, make_settings, table_fingerprints, write_curated
+from conftest import MARTS, curated_copy, file_sha256, make_settings, query, table_fingerprints, write_curated
 
 
 def _env(settings):
@@ -132,6 +132,65 @@ def _pg_fingerprint(dsn):
         return out
 
 
+def _declared_keys() -> set[tuple]:
+    """The primary and foreign keys the dbt YAML declares on the marts (model constraints), read
+    from the file itself: (table, 'p', columns) and (table, 'f', columns, referenced table, columns)."""
+    import re
+
+    import yaml
+
+    from ingest.config import DBT_PROJECT_DIR
+
+    spec = yaml.safe_load((DBT_PROJECT_DIR / "models" / "marts" / "_marts__models.yml").read_text(encoding="utf-8"))
+    out = set()
+    for model in spec["models"]:
+        for c in model.get("constraints") or []:
+            if c["type"] == "primary_key":
+                out.add((model["name"], "p", tuple(c["columns"])))
+            elif c["type"] == "foreign_key":
+                (to,) = re.fullmatch(r"ref\('(\w+)'\)", c["to"]).groups()
+                out.add((model["name"], "f", tuple(c["columns"]), to, tuple(c["to_columns"])))
+    return out
+
+
+def _duckdb_keys(db: Path) -> set[tuple]:
+    from ingest.publish import table_keys
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        keys = table_keys(con, con.execute("select current_database()").fetchone()[0], "marts")
+    finally:
+        con.close()
+    out = {(t, "p", tuple(k["primary"])) for t, k in keys.items() if k["primary"]}
+    return out | {(t, "f", tuple(c), ref, tuple(rc)) for t, k in keys.items() for c, ref, rc in k["foreign"]}
+
+
+def test_served_tables_carry_the_keys_dbt_declares_and_the_build_enforced(built_warehouse):
+    """BI tools infer joins from keys: every key declared in the marts YAML is in the build file
+    (dbt enforces them) and in the serving file, with the same columns, types and NOT NULLs."""
+    declared = _declared_keys()
+    primary = {k[0] for k in declared if k[1] == "p"}
+    assert len(primary) == 21 and len(declared) == 21 + 20  # as the README says
+    assert {"dim_province", "dim_component", "fct_rankings", "mart_streaks"} <= primary
+    assert ("fct_rankings", "f", ("indicator_code", "component_code"), "dim_component",
+            ("indicator_code", "component_code")) in declared
+    assert _duckdb_keys(built_warehouse.build_dir / "governance.duckdb") == declared
+    assert _duckdb_keys(built_warehouse.warehouse) == declared
+    columns = ("select table_name, column_name, data_type, is_nullable from duckdb_columns() "
+               "where schema_name = 'marts' order by all")
+    con = duckdb.connect(str(built_warehouse.build_dir / "governance.duckdb"), read_only=True)
+    try:
+        in_build = con.execute(columns).fetchall()
+    finally:
+        con.close()
+    served = query(built_warehouse, columns)
+    assert served == in_build and ("dim_province", "province_key", "VARCHAR", False) in served
+    # the keys hold in what is served: a join on them loses no row
+    assert query(built_warehouse, "select count(*) from marts.fct_rankings r join marts.dim_component c "
+                                  "using (indicator_code, component_code)") == \
+        query(built_warehouse, "select count(*) from marts.fct_rankings")
+
+
 def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(built_warehouse, postgres, monkeypatch):
     import psycopg
 
@@ -139,8 +198,21 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
     first = pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
     assert first["tables"] == MARTS
     before = _pg_fingerprint(postgres)
-    pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")
+    pipeline.mirror(built_warehouse, postgres, reader_login="bi_reader")  # its keys dropped and added again
     assert _pg_fingerprint(postgres) == before
+    with psycopg.connect(postgres) as con, con.cursor() as cur:  # the serving file's keys, as PostgreSQL keys
+        cur.execute("select c.relname, k.contype, pg_get_constraintdef(k.oid) from pg_constraint k "
+                    "join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace "
+                    "where n.nspname = 'marts' and k.contype in ('p', 'f')")
+        in_postgres = set(cur.fetchall())
+
+    def definition(key):
+        if key[1] == "p":
+            return (key[0], "p", f"PRIMARY KEY ({', '.join(key[2])})")
+        return (key[0], "f", f"FOREIGN KEY ({', '.join(key[2])}) REFERENCES marts.{key[3]}({', '.join(key[4])})")
+
+    assert in_postgres == {definition(k) for k in _duckdb_keys(built_warehouse.warehouse)}
+    assert len(in_postgres) == len(_declared_keys())
     duck = table_fingerprints(built_warehouse.warehouse)
     assert before["fct_rankings"][0] == duck["marts.fct_rankings"][0]
     with psycopg.connect(postgres) as con, con.cursor() as cur:
