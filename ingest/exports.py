@@ -2,7 +2,10 @@
 
     <exports>/parquet/<table>.parquet  every table of the marts schema
     <exports>/csv/<table>.csv          every table; UTF-8 with a byte-order mark, so Excel shows Vietnamese right
-    <exports>/governance_marts.xlsx    one sheet per dimension and mart, plus a sheet of sources
+    <exports>/governance_marts.xlsx    one sheet per dimension and mart, a sheet of sources and one
+                                       describing every column (`columns`)
+    <exports>/datapackage.json         the CSV files' schema (Frictionless Tabular Data Package): types,
+                                       descriptions, required columns, primary and foreign keys
     <exports>/governance_facts.xlsx    the four large fact tables (fct_*, about 4 million cells), only on
                                        request (`govwh export --xlsx-facts`, DAG param `xlsx_facts`)
 
@@ -79,6 +82,66 @@ def exports_dir(settings: Settings) -> Path:
 def marts(con) -> list[str]:
     return [r[0] for r in con.execute("select table_name from information_schema.tables "
                                       "where table_schema = 'marts' order by table_name").fetchall()]
+
+
+def describe(con, catalog: str = "serving") -> dict[str, dict]:
+    """Each mart as the serving file describes it (dbt's docs, written there as comments, and the
+    keys dbt declared): {table: {description, columns: [(name, type, not_null, description)],
+    primary: [cols], foreign: [(cols, table, cols)]}}."""
+    from .publish import table_keys
+
+    keys = table_keys(con, catalog, "marts")
+    out = {}
+    for table, comment in con.execute("select table_name, coalesce(comment, '') from duckdb_tables() where "
+                                      "database_name = ? and schema_name = 'marts' order by 1", [catalog]).fetchall():
+        columns = con.execute("select column_name, data_type, not is_nullable, coalesce(comment, '') from duckdb_columns() "
+                              "where database_name = ? and schema_name = 'marts' and table_name = ? order by column_index",
+                              [catalog, table]).fetchall()
+        out[table] = {"description": comment, "columns": columns, **keys.get(table, {"primary": [], "foreign": []})}
+    return out
+
+
+def _field_type(duckdb_type: str) -> str:
+    """A DuckDB type as a Table Schema type (https://specs.frictionlessdata.io/table-schema/)."""
+    if duckdb_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"):
+        return "integer"
+    if duckdb_type in ("DOUBLE", "FLOAT", "REAL") or duckdb_type.startswith("DECIMAL"):
+        return "number"
+    return {"BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "datetime",
+            "TIMESTAMP WITH TIME ZONE": "datetime"}.get(duckdb_type, "string")
+
+
+def data_package(described: dict[str, dict]) -> dict:
+    """datapackage.json (a Frictionless Tabular Data Package) for the CSV files: each column's type,
+    so that a reader keeps province code "01" as text, its description, NOT NULL, and the keys."""
+    resources = []
+    for table, d in described.items():
+        fields = []
+        for name, kind, not_null, text in d["columns"]:
+            field = {"name": name, "type": _field_type(kind), "description": text}
+            if kind.endswith("[]"):
+                field["description"] = (text + " " if text else "") + "(a list, written as [a, b])"
+            if not_null:
+                field["constraints"] = {"required": True}
+            fields.append(field)
+        schema = {"fields": fields, "missingValues": [""]}
+        if d["primary"]:
+            schema["primaryKey"] = d["primary"]
+        if d["foreign"]:
+            schema["foreignKeys"] = [{"fields": cols, "reference": {"resource": ref, "fields": ref_cols}}
+                                     for cols, ref, ref_cols in d["foreign"]]
+        resources.append({"name": table, "path": f"csv/{table}.csv", "profile": "tabular-data-resource",
+                          "format": "csv", "mediatype": "text/csv", "encoding": "utf-8-sig",
+                          "description": d["description"],
+                          "dialect": {"delimiter": ",", "lineTerminator": "\r\n", "header": True},
+                          "schema": schema})
+    return {"profile": "tabular-data-package", "name": "vietnam-governance-indicators",
+            "title": "Vietnam's public-governance indicators (PCI, PAPI, PAR INDEX, SIPAS): the warehouse's marts",
+            "description": ("Every mart of the serving warehouse as CSV (UTF-8 with a byte-order mark). A text cell "
+                            "that a spreadsheet would run as a formula starts with an apostrophe; invisible "
+                            "characters are written escaped (\\u202e). The Parquet files hold the same rows, "
+                            "unescaped, with these descriptions in their key-value metadata."),
+            "resources": resources}
 
 
 def neutralise(value):
@@ -252,11 +315,20 @@ class _Workbook:
             self._decimals[places] = self.book.add_format({"num_format": "0." + "0" * places if places else "0"})
         return self._decimals[places]
 
-    def sheet(self, title: str, header: list[str], rows) -> None:
+    def sheet(self, title: str, header: list[str], rows, notes: list[str] | None = None) -> None:
+        """A sheet of rows under a bold, frozen header with an autofilter; each column as wide as its
+        header or its longest value in the first 500 rows (10-60 characters); notes (each column's
+        description) show as the header cells' comments."""
         ws = self.book.add_worksheet(title[:31])
         for j, name in enumerate(header):
             ws.write_string(0, j, text_cell(name), self.header)
         ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, max(min(len(rows), EXCEL_MAX_ROWS), 1), max(len(header) - 1, 0))
+        for j, name in enumerate(header):
+            longest = max([len(name)] + [len(str(row[j])) for row in rows[:500] if row[j] is not None])
+            ws.set_column(j, j, min(max(longest + 2, 10), 60))
+            if notes and notes[j]:
+                ws.write_comment(0, j, text_cell(notes[j]), {"x_scale": 3, "y_scale": 2})
         # a writer per Python type, found by one lookup per cell (the isinstance chain of cell() took a
         # third of the workbook's time); any other type goes through cell()
         writers = {str: lambda i, j, v: ws.write_string(i, j, text_cell(v)), bool: ws.write_boolean,
@@ -316,15 +388,25 @@ def export_all(settings: Settings, progress=None, xlsx_facts: bool = False) -> d
 
 
 def _tables_into(con, staging: Path, names: list[str], writing: list, progress=None) -> None:
-    """Every mart as Parquet and CSV, by DuckDB's own writers. writing[0] names the file under way."""
+    """Every mart as Parquet (with its descriptions and primary key in the file's key-value metadata)
+    and CSV (described by datapackage.json), by DuckDB's own writers. writing[0] names the file under way."""
+    described = describe(con)
+    writing[0] = staging / "datapackage.json"
+    writing[0].write_text(json.dumps(data_package(described), ensure_ascii=False, indent=1), encoding="utf-8")
     for i, name in enumerate(names, start=1):
         if progress:
             progress(i, len(names), name)
         table = f"serving.marts.{quote_ident(name)}"
-        rel = con.table(table).order("all")
+        rel = con.table(table)
         writing[0] = staging / "parquet" / f"{name}.parquet"
+        d = described[name]
+        meta = {"description": d["description"], "columns": json.dumps({c: text for c, _k, _n, text in d["columns"]},
+                                                                        ensure_ascii=False),
+                "primary_key": json.dumps(d["primary"])}
+        kv = ", ".join(f"{key}: {duckdb.ConstantExpression(value)}" for key, value in meta.items())  # quoted by DuckDB
         try:
-            rel.write_parquet(str(writing[0]))
+            con.execute(f"copy (select * from {table} order by all) to ? (format parquet, kv_metadata {{{kv}}})",
+                        [str(writing[0])]).fetchall()
         except duckdb.IOException as exc:
             raise _io_error(exc, writing[0]) from exc
         writing[0] = staging / "csv" / f"{name}.csv"
@@ -381,21 +463,36 @@ def _export_into(settings: Settings, staging: Path, writing: list, progress, xls
     return names, workbooks
 
 
+def _column_rows(described: dict[str, dict]) -> list[tuple]:
+    """The `columns` sheet: every column of every mart (the fact tables' too), its type, whether it
+    is required, its part in a key (primary, or the table it refers to) and its description."""
+    rows = []
+    for table, d in described.items():
+        refers = {c: f"→ {ref}.{rc}" for cols, ref, ref_cols in d["foreign"] for c, rc in zip(cols, ref_cols)}
+        for name, kind, not_null, text in d["columns"]:
+            key = " ".join(k for k in ("primary" if name in d["primary"] else "", refers.get(name, "")) if k)
+            rows.append((table, name, kind, not_null, key or None, text))
+    return rows
+
+
 def _write_workbooks(warehouse: Path, staging: Path, workbooks: list[str]) -> None:
     """The workbooks, in the second process: the marts workbook (every mart but the facts, and the
     sources), and on request the facts workbook."""
     con, names = _serving(warehouse)
+    described = describe(con)
     books = [(_Workbook(staging / name), staging / name) for name in workbooks]
     try:
         for name in names:
             rel = con.table(f"serving.marts.{quote_ident(name)}").order("all")
+            notes = [text for _c, _k, _n, text in described[name]["columns"]]
             if not name.startswith(FACT_PREFIX):
-                books[0][0].sheet(name, rel.columns, rel.fetchall())
+                books[0][0].sheet(name, rel.columns, rel.fetchall(), notes)
             elif len(books) > 1:
-                books[1][0].sheet(name, rel.columns, rel.fetchall())
+                books[1][0].sheet(name, rel.columns, rel.fetchall(), notes)
         cur = con.execute("select publication_id, title, publisher, source_type, citation_url, licence "
                           "from serving.marts.dim_publication order by source_priority, publication_id")
         books[0][0].sheet("sources", [d[0] for d in cur.description], cur.fetchall())
+        books[0][0].sheet("columns", ["table", "column", "type", "required", "key", "description"], _column_rows(described))
     except BaseException:
         for b, _path in books:
             b.abandon()

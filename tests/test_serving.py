@@ -253,6 +253,53 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
 
 
 # ------------------------------------------------------------------ exports and SQL clients
+def test_exports_describe_themselves_types_descriptions_and_keys(warehouse_copy):
+    """datapackage.json types every CSV column (province code "01" stays text for a reader that
+    follows it), describes it and names the keys; each Parquet file carries its descriptions; the
+    workbook has a `columns` sheet, autofilters, widths and the descriptions on the header cells."""
+    from openpyxl import load_workbook
+
+    settings = warehouse_copy
+    export_all(settings)
+    folder = exports_dir(settings)
+    package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    resources = {r["name"]: r for r in package["resources"]}
+    assert len(resources) == MARTS
+    for name, resource in resources.items():
+        with open(folder / resource["path"], encoding="utf-8-sig", newline="") as f:
+            assert next(csv.reader(f)) == [field["name"] for field in resource["schema"]["fields"]], name
+    fields = {f["name"]: f for f in resources["dim_province"]["schema"]["fields"]}
+    assert fields["province_code"]["type"] == "string" and fields["province_key"]["constraints"] == {"required": True}
+    assert resources["dim_province"]["schema"]["primaryKey"] == ["province_key"]
+    rank_label = next(f for f in resources["fct_rankings"]["schema"]["fields"] if f["name"] == "rank_label")
+    assert rank_label["description"] == 'The rank as "12 of 63".'
+    declared = {(n, "f", tuple(k["fields"]), k["reference"]["resource"], tuple(k["reference"]["fields"]))
+                for n, r in resources.items() for k in r["schema"].get("foreignKeys", [])}
+    declared |= {(n, "p", tuple(r["schema"]["primaryKey"])) for n, r in resources.items() if "primaryKey" in r["schema"]}
+    assert declared == _duckdb_keys(settings.warehouse)
+    # a reader that follows the schema keeps "01" (pandas' guess, without it, is the number 1)
+    types = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
+             "datetime": "TIMESTAMP"}
+    path = str(folder / "csv" / "dim_province.csv")
+    typed = duckdb.sql("select province_code from read_csv(?, header = true, columns = ?) where province_name = 'Hà Nội'",
+                       params=[path, {n: types[f["type"]] for n, f in fields.items()}]).fetchall()
+    assert typed == [("01",)]
+    meta = dict(duckdb.sql("select key::varchar, decode(value) from parquet_kv_metadata(?)",
+                           params=[str(folder / "parquet" / "fct_rankings.parquet")]).fetchall())
+    assert json.loads(meta["columns"])["rank_label"] == 'The rank as "12 of 63".'
+    assert json.loads(meta["primary_key"]) == ["ranking_id"] and meta["description"].startswith("Grain:")
+    book = load_workbook(folder / XLSX_NAME)
+    columns = list(book["columns"].iter_rows(values_only=True))
+    assert columns[0] == ("table", "column", "type", "required", "key", "description")
+    assert ("fct_rankings", "rank_label", "VARCHAR", False, None, 'The rank as "12 of 63".') in columns
+    assert ("dim_province", "province_key", "VARCHAR", True, "primary", fields["province_key"]["description"]) in columns
+    assert len(columns) - 1 == sum(len(r["schema"]["fields"]) for r in resources.values())
+    sheet = book["dim_province"]
+    assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(fields)).column_letter}{sheet.max_row}"
+    assert sheet["A1"].comment.text == fields["province_key"]["description"]
+    assert all(10 <= sheet.column_dimensions[sheet.cell(1, j).column_letter].width <= 61 for j in range(1, len(fields) + 1))
+
+
 def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(warehouse_copy):
     built_warehouse = warehouse_copy  # exports are written into the data folder: a private copy
     result = export_all(built_warehouse)
@@ -271,7 +318,7 @@ def test_exports_csv_round_trips_vietnamese_and_xlsx_has_every_mart(warehouse_co
     from openpyxl import load_workbook
 
     book = load_workbook(folder / XLSX_NAME, read_only=True)
-    assert len(book.sheetnames) == MARTS - 4 + 1 and "sources" in book.sheetnames  # the marts - 4 facts + sources
+    assert len(book.sheetnames) == MARTS - 4 + 2 and book.sheetnames[-2:] == ["sources", "columns"]  # - 4 facts
     assert not any(name.startswith("fct_") for name in book.sheetnames)
     assert not (folder / FACTS_XLSX_NAME).exists() and result["workbooks"] == [XLSX_NAME]
     first = next(book["dim_province"].iter_rows(min_row=2, max_row=2, values_only=True))
