@@ -436,8 +436,9 @@ def rollback(settings: Settings) -> dict:
 
 
 def docs(settings: Settings) -> Path:
-    """`dbt docs generate` on a copy of the last passing build (never the build or serving file
-    itself, never read-write), from any working directory; returns the docs folder."""
+    """`dbt docs generate --static` on a copy of the last passing build (never the build or serving
+    file itself, never read-write), from any working directory; returns the docs folder, whose
+    static_index.html holds the whole site in one file (it opens from file://, and can be shared)."""
     import tempfile
 
     from .publish import receipt_path
@@ -451,11 +452,13 @@ def docs(settings: Settings) -> Path:
         shutil.copyfile(built, copy)
         log_path = Path(tmp) / "dbt_docs.log"
         with open(log_path, "w", encoding="utf-8") as log_file:
-            proc = subprocess.run(dbt_command(settings, "docs", "generate", "--target-path", str(out), "--log-path", tmp),
+            proc = subprocess.run(dbt_command(settings, "docs", "generate", "--static", "--target-path", str(out),
+                                              "--log-path", tmp),
                                   env=dbt_env(settings, copy), stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp)
         if proc.returncode != 0:
             raise BuildFailed(f"dbt docs generate failed: {_log_error(log_path)}")
-    _say(f"[docs] {out / 'index.html'} (serve it: python -m http.server -d {out})")
+    _say(f"[docs] {out / 'static_index.html'} (one file: open it or share it as it is; or serve the folder: "
+         f"python -m http.server -d {out})")
     return out
 
 

@@ -538,5 +538,11 @@ def test_dbt_docs_from_any_directory_on_a_copy_of_the_build(warehouse_copy, tmp_
     assert proc.returncode == 0, proc.stderr
     catalog = json.loads((warehouse_copy.data_dir / "docs" / "catalog.json").read_text())
     assert "model.governance.fct_rankings" in catalog["nodes"]
+    # one file that opens from file:// (the manifest and catalogue inside it), opening on the project's own overview
+    site = (warehouse_copy.data_dir / "docs" / "static_index.html").read_text(encoding="utf-8")
+    assert "The open data warehouse of Vietnam" in site and "model.governance.fct_rankings" in site
+    assert "The open data warehouse of Vietnam" not in (warehouse_copy.data_dir / "docs" / "index.html").read_text()
+    manifest = json.loads((warehouse_copy.data_dir / "docs" / "manifest.json").read_text())
+    assert manifest["docs"]["doc.governance.__overview__"]["block_contents"].startswith("# Vietnam's public-governance")
     assert file_sha256(built) == before  # documented from a copy, never opened read-write
     assert not list(cwd.iterdir())  # nothing left in the working directory (no target/, logs/, .user.yml)
