@@ -111,9 +111,11 @@ def _field_type(duckdb_type: str) -> str:
             "TIMESTAMP WITH TIME ZONE": "datetime"}.get(duckdb_type, "string")
 
 
-def data_package(described: dict[str, dict]) -> dict:
+def data_package(described: dict[str, dict], publications: list[tuple] = ()) -> dict:
     """datapackage.json (a Frictionless Tabular Data Package) for the CSV files: each column's type,
-    so that a reader keeps province code "01" as text, its description, NOT NULL, and the keys."""
+    so that a reader keeps province code "01" as text, its description, NOT NULL, and the keys; the
+    publications as its sources and their terms as its licences (publications: dim_publication's
+    publisher, title, citation URL and licence)."""
     resources = []
     for table, d in described.items():
         fields = []
@@ -141,6 +143,9 @@ def data_package(described: dict[str, dict]) -> dict:
                             "that a spreadsheet would run as a formula starts with an apostrophe; invisible "
                             "characters are written escaped (\\u202e). The Parquet files hold the same rows, "
                             "unescaped, with these descriptions in their key-value metadata."),
+            "licenses": [{"name": "other-at", "title": text}  # attribution terms, as the catalogue states them
+                         for text in sorted({licence for *_rest, licence in publications if licence})],
+            "sources": [{"title": f"{publisher}: {title}", "path": url} for publisher, title, url, _l in publications],
             "resources": resources}
 
 
@@ -391,8 +396,11 @@ def _tables_into(con, staging: Path, names: list[str], writing: list, progress=N
     """Every mart as Parquet (with its descriptions and primary key in the file's key-value metadata)
     and CSV (described by datapackage.json), by DuckDB's own writers. writing[0] names the file under way."""
     described = describe(con)
+    publications = con.execute("select publisher, title, citation_url, licence from serving.marts.dim_publication "
+                               "order by source_priority, publication_id").fetchall()
     writing[0] = staging / "datapackage.json"
-    writing[0].write_text(json.dumps(data_package(described), ensure_ascii=False, indent=1), encoding="utf-8")
+    writing[0].write_text(json.dumps(data_package(described, publications), ensure_ascii=False, indent=1),
+                          encoding="utf-8")
     for i, name in enumerate(names, start=1):
         if progress:
             progress(i, len(names), name)

@@ -284,6 +284,20 @@ def test_exports_describe_themselves_types_descriptions_and_keys(warehouse_copy)
     typed = duckdb.sql("select province_code from read_csv(?, header = true, columns = ?) where province_name = 'Hà Nội'",
                        params=[path, {n: types[f["type"]] for n, f in fields.items()}]).fetchall()
     assert typed == [("01",)]
+    # the Frictionless library validates every CSV file against it: types, required cells, primary and
+    # foreign keys; the same package with one column mistyped is refused (SYNTHETIC tampering)
+    import frictionless
+
+    report = frictionless.validate(folder / "datapackage.json")
+    assert report.valid, report.flatten(["resourceName", "rowNumber", "fieldName", "message"])[:5]
+    assert package["licenses"] and len(package["sources"]) == len(query(settings, "select 1 from marts.dim_publication"))
+    wrong = json.loads(json.dumps(package))
+    next(f for f in wrong["resources"][[r["name"] for r in wrong["resources"]].index("dim_province")]["schema"]["fields"]
+         if f["name"] == "province_name")["type"] = "integer"
+    wrong["resources"] = [r for r in wrong["resources"] if r["name"] == "dim_province"]
+    (folder / "wrong.json").write_text(json.dumps(wrong), encoding="utf-8")
+    refused = frictionless.validate(folder / "wrong.json")
+    assert not refused.valid and "type-error" in {e.type for task in refused.tasks for e in task.errors}
     meta = dict(duckdb.sql("select key::varchar, decode(value) from parquet_kv_metadata(?)",
                            params=[str(folder / "parquet" / "fct_rankings.parquet")]).fetchall())
     assert json.loads(meta["columns"])["rank_label"] == 'The rank as "12 of 63".'
