@@ -185,6 +185,18 @@ def test_served_tables_carry_the_keys_dbt_declares_and_the_build_enforced(built_
         con.close()
     served = query(built_warehouse, columns)
     assert served == in_build and ("dim_province", "province_key", "VARCHAR", False) in served
+    # SQLAlchemy (duckdb-engine, as Superset uses it) reflects the foreign keys; its primary-key query
+    # joins pg_catalog.pg_index, which DuckDB leaves empty, so it finds none (the README says so)
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(f"duckdb:///{built_warehouse.warehouse}?access_mode=read_only", poolclass=NullPool)
+    try:
+        reflected = inspect(engine).get_foreign_keys("fct_rankings", schema="marts")
+    finally:
+        engine.dispose()
+    assert [(f["constrained_columns"], f["referred_table"], f["referred_columns"]) for f in reflected] == [
+        (["indicator_code", "component_code"], "dim_component", ["indicator_code", "component_code"])]
     # the keys hold in what is served: a join on them loses no row
     assert query(built_warehouse, "select count(*) from marts.fct_rankings r join marts.dim_component c "
                                   "using (indicator_code, component_code)") == \
@@ -213,6 +225,17 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
 
     assert in_postgres == {definition(k) for k in _duckdb_keys(built_warehouse.warehouse)}
     assert len(in_postgres) == len(_declared_keys())
+    from sqlalchemy import create_engine, inspect  # what a BI tool's reflection of the mirror sees
+
+    engine = create_engine(postgres.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        seen = inspect(engine)
+        assert seen.get_pk_constraint("mart_province_scorecard", schema="marts")["constrained_columns"] == [
+            "province_key", "year"]
+        assert [(f["constrained_columns"], f["referred_table"]) for f in
+                seen.get_foreign_keys("mart_province_scorecard", schema="marts")] == [(["province_key"], "dim_province")]
+    finally:
+        engine.dispose()
     duck = table_fingerprints(built_warehouse.warehouse)
     assert before["fct_rankings"][0] == duck["marts.fct_rankings"][0]
     with psycopg.connect(postgres) as con, con.cursor() as cur:
