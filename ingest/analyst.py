@@ -373,19 +373,119 @@ def _render(renderables, deadline: float, timeout: float) -> str:
     return out["text"]
 
 
-def sql(settings: Settings, query: str, limit: int = 50, timeout: float | None = None) -> dict:
+FORMATS = ("table", "csv", "json")
+
+
+def sql(settings: Settings, query: str, limit: int = 50, timeout: float | None = None, fmt: str = "table") -> dict:
     """Read-only SQL in a sandbox (see SANDBOX). One deadline, `timeout` seconds (GOVWH_SQL_TIMEOUT,
     else 60), covers running the query, fetching the rows and laying out the table: a timer
     interrupts the connection, and the layout works on clipped cells within the MAX_PRINTED_*
-    limits. Returns {"rows": rows counted, "shown": rows printed, "cut_cells": n, "more": bool}."""
+    limits. fmt "csv" or "json" writes the first `limit` rows (at most MAX_ROWS) whole, for
+    scripts (see _write_rows). Returns {"rows": rows counted, "shown": rows printed or written,
+    "cut_cells": n, "more": bool}."""
     timeout = sql_timeout() if timeout is None else timeout
     if limit < 0:
         raise PipelineError(f"--limit must be 0 or more, not {limit}")
+    if fmt not in FORMATS:
+        raise PipelineError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt != "table" and limit > MAX_ROWS:
+        raise PipelineError(f"--limit with --format {fmt} is at most {MAX_ROWS:,} rows (the exports hold every "
+                            "row: govwh export)")
     with _address_space_cap(SQL_ADDRESS_SPACE):
         try:
+            if fmt != "table":
+                return _sql_rows(settings, query, limit, timeout, fmt)
             return _sql(settings, query, limit, timeout)
         except MemoryError:
             raise _too_big() from None
+
+
+def _json_value(value):
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value) if value.as_tuple().exponent < 0 or abs(value) < 2 ** 53 else str(value)
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return value
+
+
+def _json_escape(ch: str) -> str:
+    """A character as JSON's \\u escape (a surrogate pair above U+FFFF), which decodes back to it."""
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _write_rows(header: list[str], rows: list, fmt: str, out) -> None:
+    """CSV (Python's csv module; text as the exports write it: hidden characters escaped, a cell a
+    spreadsheet would run as a formula led by an apostrophe) or JSON (an array of objects; every
+    value exact, hidden characters written as JSON's own \\u escapes, which decode back to them)."""
+    if fmt == "csv":
+        import csv
+
+        from .exports import text_cell
+
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([text_cell(h) for h in header])
+        writer.writerows([text_cell(v) for v in row] for row in rows)
+        return
+    import json
+
+    from .safetext import is_hidden
+
+    text = json.dumps([dict(zip(header, map(_json_value, row))) for row in rows], ensure_ascii=False, indent=1)
+    if not text.isprintable():  # ensure_ascii=False leaves bidi overrides and the like raw: escape them
+        text = "".join(_json_escape(ch) if ch != "\n" and is_hidden(ch) else ch for ch in text)
+    out.write(text + "\n")
+
+
+def _sql_rows(settings: Settings, query: str, limit: int, timeout: float, fmt: str) -> dict:
+    """`govwh sql --format csv|json`: the first `limit` rows, whole, to stdout; how many more there
+    were goes to stderr, so a script's output stays data."""
+    con = connect(settings, sandbox=True)
+    timer = threading.Timer(timeout, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        cur = con.execute(query)
+        header = [d[0] for d in cur.description] if cur.description else []
+        rows = cur.fetchmany(limit) if cur.description and limit else []
+        counted = len(rows)
+        while cur.description and counted < MAX_ROWS:
+            chunk = cur.fetchmany(min(FETCH_CHUNK * 16, MAX_ROWS - counted))
+            if not chunk:
+                break
+            counted += len(chunk)
+        more = bool(cur.description) and counted >= MAX_ROWS and bool(cur.fetchmany(1))
+    except duckdb.InterruptException:
+        raise _stopped(timeout) from None
+    except (duckdb.PermissionException, duckdb.InvalidInputException) as exc:
+        first = str(exc).splitlines()[0]
+        raise QueryRefused(f"query refused: govwh sql is read-only and sees only the warehouse's tables "
+                           f"({first})") from None
+    except duckdb.OutOfMemoryException:
+        raise _too_big() from None
+    except duckdb.Error as exc:
+        raise PipelineError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        timer.cancel()
+        con.close()
+    _write_rows(header, rows, fmt, sys.stdout)
+    sys.stdout.flush()
+    if more or counted > len(rows):
+        total = f"more than {MAX_ROWS:,}" if more else f"{counted:,}"
+        sys.stderr.write(f"({len(rows):,} of {total} rows written; --limit to write more)\n")
+    return {"rows": counted, "shown": len(rows), "cut_cells": 0, "more": more}
 
 
 def _sql(settings: Settings, query: str, limit: int, timeout: float) -> dict:

@@ -4,7 +4,7 @@
     govwh status                   what was fetched when, the last publish, coverage
     govwh rank --indicator pci --year 2016 [--level ministry] [--component entry_costs]
     govwh profile "Quảng Ninh"     every indicator of a province over the years
-    govwh sql "select ..."         read-only SQL on the serving warehouse
+    govwh sql "select ..."         read-only SQL on the serving warehouse (--format csv|json for scripts)
     govwh changes [--since DATE]   what the latest publish (or every publish since DATE) changed
     govwh rollback                 put the previous serving warehouse back
     govwh export | mirror          exports (Parquet, CSV, XLSX) | PostgreSQL mirror ($GOVWH_PG_DSN)
@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     query = sub.add_parser("sql", help="read-only SQL on the serving warehouse")
     query.add_argument("query")
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                       help="table (default), or csv / json for scripts: the first --limit rows whole, on stdout")
     changes = sub.add_parser("changes", help="what the latest publish changed, fact by fact (or every publish "
                                              "since --since)")
     changes.add_argument("--since", help="a date (YYYY-MM-DD) or ISO date-time: every publish from then on")
@@ -229,7 +231,7 @@ def _dispatch(args, settings: Settings) -> int:
     elif command == "profile":
         analyst.profile(settings, args.province)
     elif command == "sql":
-        analyst.sql(settings, args.query, args.limit)
+        analyst.sql(settings, args.query, args.limit, fmt=args.format)
     elif command == "changes":
         analyst.changes(settings, args.since, args.limit)
     elif command == "rollback":

@@ -222,3 +222,34 @@ def test_a_url_with_an_invisible_character_is_not_a_link():
     assert web_url(f"https://example.invalid/{RLO}fdp.exe") is None
     assert web_url(f"https://exa{ZWSP}mple.invalid/") is None
     assert web_url("http://[::1/") is None  # urlparse raises on it: still no link, no crash
+
+
+# ------------------------------------------------------------------ --format csv | json, for scripts
+def test_sql_format_csv_and_json_write_whole_values_for_scripts(built_warehouse):
+    """The same rows as the table, whole, on stdout (the note about more rows on stderr): codes stay
+    text, numbers numbers; in CSV a formula-like cell is neutralised and hidden characters escaped as
+    in the exports; in JSON every value is exact (SYNTHETIC text with U+202E round-trips)."""
+    import json
+
+    top = ("select province_code, province_name, score_2dp, rank from marts.mart_pci_provincial_ranking "
+           "where year = 2016 order by rank, province_name")
+    as_json = govwh(built_warehouse, "sql", top, "--format", "json", "--limit", "3")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    assert rows[0] == {"province_code": "48", "province_name": "Đà Nẵng", "score_2dp": 70.0, "rank": 1}
+    assert len(rows) == 3 and as_json.stderr.strip() == "(3 of 63 rows written; --limit to write more)"
+    as_csv = govwh(built_warehouse, "sql", top, "--format", "csv", "--limit", "63")
+    assert as_csv.returncode == 0 and as_csv.stderr == "", as_csv.stderr
+    table = list(csv.reader(as_csv.stdout.splitlines()))
+    assert table[0] == ["province_code", "province_name", "score_2dp", "rank"] and len(table) == 64
+    assert table[1] == ["48", "Đà Nẵng", "70.00", "1"]
+    hostile = f"select '=HYPERLINK(1)' as formula, 'a{RLO}b' as hidden, '{HUE_NFD}' as hue"
+    cells = list(csv.reader(govwh(built_warehouse, "sql", hostile, "--format", "csv").stdout.splitlines()))[1]
+    assert cells == ["'=HYPERLINK(1)", "a\\u202eb", HUE_NFD]
+    out = govwh(built_warehouse, "sql", hostile, "--format", "json").stdout
+    assert RLO not in out and "\\u202e" in out
+    assert json.loads(out) == [{"formula": "=HYPERLINK(1)", "hidden": f"a{RLO}b", "hue": HUE_NFD}]
+    assert_one_line_error(govwh(built_warehouse, "sql", top, "--format", "csv", "--limit", "100001"),
+                          r"--limit with --format csv is at most 100,000 rows")
+    assert_one_line_error(govwh(built_warehouse, "sql", "copy (select 1) to '/tmp/x.csv'", "--format", "csv"),
+                          r"query refused: govwh sql is read-only")
