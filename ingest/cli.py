@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     mirror.add_argument("--dsn", default=os.environ.get("GOVWH_PG_DSN"))
     mirror.add_argument("--reader-login", default=os.environ.get("GOVWH_PG_READER"),
                         help="a login role to grant read-only access to")
+    mirror.add_argument("--reader-only", action="store_true",
+                        help="only set up the reader login (password from GOVWH_PG_READER_PASSWORD, settings, "
+                             "lockdown), mirroring nothing")
     bundle = sub.add_parser("bundle", help="regenerate data/bundle from the publishers' original files")
     bundle.add_argument("--originals", type=Path, default=None,
                         help="folder of original files (default: $GOVWH_ORIGINALS or ../shared/sources/originals)")
@@ -249,6 +252,16 @@ def _dispatch(args, settings: Settings) -> int:
             print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
         else:
             run(settings, args.db, args.port)
+    elif command == "mirror" and args.reader_only:
+        from .mirror import set_up_reader
+
+        if not args.dsn or not args.reader_login:
+            from .errors import ConfigError
+
+            raise ConfigError("govwh mirror --reader-only needs --dsn (or GOVWH_PG_DSN) and --reader-login "
+                              "(or GOVWH_PG_READER)")
+        set_up_reader(args.dsn, args.reader_login)
+        print(f"[mirror] reader login {args.reader_login} set up (password, settings, read-only role)")
     elif command == "mirror":
         pipeline.mirror(settings, args.dsn, args.reader_login)
     elif command == "crosswalk":

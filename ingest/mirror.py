@@ -112,6 +112,24 @@ def _lock_down(cur) -> None:
         cur.execute(sql.SQL("revoke execute on function {} from public").format(sql.SQL(function)))
 
 
+def set_up_reader(dsn: str, login: str) -> None:
+    """The BI login alone, without mirroring (`govwh mirror --reader-only`; the Compose init
+    container runs it at every start, so a changed password applies then): its password from the
+    environment, its settings, membership of the read-only role and the database's lockdown."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=10, application_name="govwh-reader-setup") as pg:
+            with pg.cursor() as cur:
+                cur.execute("select 1 from pg_roles where rolname = %s", [READER_ROLE])
+                if cur.fetchone() is None:
+                    cur.execute(sql.SQL("create role {} nologin").format(sql.Identifier(READER_ROLE)))
+                _reader_login(cur, login)
+    except psycopg.OperationalError as exc:
+        raise MirrorError(f"cannot reach PostgreSQL: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
 def _blockers(dsn: str) -> str:
     """Who holds up the mirror: sessions idle in a transaction, or holding locks on the schema."""
     import psycopg

@@ -362,7 +362,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory):
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (initdb + pg_ctl; as the postgres user when root)."""
+    """A throwaway PostgreSQL cluster on 127.0.0.1, shared by the test run's tests on one worker."""
+    with pg_cluster() as dsn:
+        yield dsn
+
+
+@contextmanager
+def pg_cluster():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (initdb + pg_ctl; as the postgres user when root);
+    yields the superuser's DSN on database postgres."""
     import subprocess
 
     bindir = _pg_bindir()

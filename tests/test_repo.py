@@ -38,7 +38,8 @@ def test_compose_runs_airflow_components_on_postgres_with_the_shared_settings():
     text = (REPO_ROOT / "docker-compose.yml").read_text()
     assert "admin:admin" not in text and "bi_reader:bi_reader" not in text  # no default password in the repo
     init = (REPO_ROOT / "docker" / "postgres-init.sh").read_text()
-    assert "CREATE DATABASE governance" in init and "CREATE ROLE bi_reader LOGIN PASSWORD :'pw'" in init
+    assert '-v db="${GOVWH_PG_DATABASE:-governance}"' in init and '-v reader="${GOVWH_PG_READER:-bi_reader}"' in init
+    assert "CREATE ROLE :\"reader\" LOGIN PASSWORD :'pw'" in init  # run for real: tests/test_serving.py
     assert "SET search_path = marts" in init
 
 
@@ -171,11 +172,39 @@ def test_compose_is_ready_for_a_first_up():
         assert service["healthcheck"]["test"][0] == "CMD", name
     assert "8974/health" in " ".join(services["airflow-scheduler"]["healthcheck"]["test"])
     assert "/api/v2/monitor/health" in " ".join(services["airflow-api-server"]["healthcheck"]["test"])
-    # the init container checks every secret before anything else
+    # the init container checks every secret and the warehouse folder before anything else, and sets
+    # the BI login's password from .env at every start
     init = " ".join(services["airflow-init"]["command"])
-    assert init.index("deploy/check_secrets.py") < init.index("govwh airflow-setup")
+    assert init.index("deploy/check_secrets.py") < init.index("--writable /data") < init.index("govwh airflow-setup")
+    assert init.rstrip('"] ').endswith("govwh mirror --reader-only")
+    # not root: the image's user and every Airflow service's; the warehouse is a folder on the host
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    (user,) = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert dockerfile.rstrip().splitlines()[-1].startswith("USER ") and not user.startswith(("root", "0:", "0"))
+    for name, service in services.items():
+        if name != "postgres":
+            assert service["user"] == "${GOVWH_UID:-50000}:0", name
+            data = [v for v in service["volumes"] if v.endswith(":/data")]
+            assert data == ["${GOVWH_WAREHOUSE_DIR:-./compose-warehouse}:/data"], name
+    assert "warehouse" not in compose["volumes"] and "compose-warehouse" in ignored
+    example = (REPO_ROOT / "deploy" / "compose.env.example").read_text()
+    assert "GOVWH_UID=" in example and "GOVWH_WAREHOUSE_DIR=./compose-warehouse" in example
     for secret in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD", "BI_READER_PASSWORD"):
         assert secret in init and secret in services["airflow-init"]["environment"]
+
+
+def test_the_init_container_refuses_a_warehouse_folder_it_cannot_write(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = str(REPO_ROOT / "deploy" / "check_secrets.py")
+    missing = subprocess.run([sys.executable, script, "--writable", str(tmp_path / "not-created")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and len(missing.stderr.splitlines()) == 1
+    assert missing.stderr.startswith(f"error: the warehouse folder {tmp_path / 'not-created'} (GOVWH_WAREHOUSE_DIR on "
+                                     f"the host) is not writable by uid {os.getuid()}: create it on the host")
+    assert subprocess.run([sys.executable, script, "--writable", str(tmp_path)]).returncode == 0
 
 
 @pytest.mark.parametrize("value, message", [

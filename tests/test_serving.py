@@ -275,6 +275,41 @@ def test_postgres_mirror_is_identical_on_republish_documented_and_read_only(buil
         assert cur.fetchone() == (20,)
 
 
+@pytest.mark.postgres
+def test_compose_postgres_init_lets_the_bi_login_into_the_warehouse_only_and_a_new_password_applies(tmp_path):
+    """docker/postgres-init.sh (what Compose's PostgreSQL runs on its first start) on a fresh
+    cluster: bi_reader connects to the warehouse's database and to no other; `govwh mirror
+    --reader-only` (what the init container runs at every start) applies a changed password."""
+    import psycopg
+
+    from conftest import pg_cluster
+
+    from ingest.config import REPO_ROOT
+
+    with pg_cluster() as dsn:
+        host, port = dsn.split("@")[1].split("/")[0].split(":")
+        env = {**os.environ, "PGHOST": host, "PGPORT": port, "POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres",
+               "BI_READER_PASSWORD": "synthetic-first-password"}
+        proc = subprocess.run(["bash", str(REPO_ROOT / "docker" / "postgres-init.sh")], env=env, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr
+        reader = f"postgresql://bi_reader:synthetic-first-password@{host}:{port}"
+        with psycopg.connect(f"{reader}/governance") as con:
+            assert con.execute("show statement_timeout").fetchone() == ("2min",)
+        for other in ("postgres", "template1"):
+            with pytest.raises(psycopg.OperationalError, match=f'permission denied for database "{other}"'):
+                psycopg.connect(f"{reader}/{other}").close()
+        admin = dsn.rsplit("/", 1)[0] + "/governance"
+        setup = subprocess.run([sys.executable, "-m", "ingest", "mirror", "--reader-only", "--dsn", admin,
+                                "--reader-login", "bi_reader"], capture_output=True, text=True,
+                               env={**os.environ, "GOVWH_PG_READER_PASSWORD": "synthetic-second-password"})
+        assert setup.returncode == 0 and "reader login bi_reader set up" in setup.stdout, setup.stderr
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(f"{reader}/governance").close()
+        with psycopg.connect(f"postgresql://bi_reader:synthetic-second-password@{host}:{port}/governance") as con:
+            assert con.execute("show idle_in_transaction_session_timeout").fetchone() == ("1min",)
+
+
 # ------------------------------------------------------------------ exports and SQL clients
 def test_exports_describe_themselves_types_descriptions_and_keys(warehouse_copy):
     """datapackage.json types every CSV column (province code "01" stays text for a reader that
