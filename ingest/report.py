@@ -136,6 +136,7 @@ def build_site(settings: Settings, out: Path | None = None) -> dict:
     current: dict = {}  # the Site, once made: its file being written is named in a disk-full error
     with staged(target, "writing the report", lambda: current["site"].writing if current else None) as staging:
         current["site"] = site = Site(settings, staging)
+        site.final = target  # where the site will be once swapped in (links to the exports are relative to it)
         _write_site(site, settings, staging)
     return {"folder": str(target), "pages": site.pages, "seconds": round(time.perf_counter() - started, 2)}
 
@@ -162,6 +163,7 @@ def _write_site(site: Site, settings: Settings, staging: Path) -> None:
         _write_coverage(site, con)
         _write_conflicts(site, con)
         _write_today(site, con)
+        _write_downloads(site, con)
     finally:
         con.close()
     _write_changes(site, settings)
@@ -488,6 +490,29 @@ def _write_conflicts(site: Site, con) -> None:
                      "url_b": c["source_url_b"], "type_b": c["source_type_b"],
                      "preferred": {"a": "A", "b": "B"}.get(c["preferred_side"], "")})
     site.write("conflicts.html", "conflicts.html", title="Conflicts", charts=False, rows=rows)
+
+
+def _write_downloads(site: Site, con) -> None:
+    """downloads.html: every mart with its description and row count, linked to its CSV and Parquet
+    files in the exports folder beside the site (relative links: they work from disk and served)."""
+    from .exports import XLSX_NAME, exports_dir
+    from .publish import quote_ident
+
+    tables = _rows(con, "select table_name as name, coalesce(comment, '') as description from duckdb_tables() "
+                        "where schema_name = 'marts' order by table_name")
+    for t in tables:
+        t["rows"] = con.execute(f"select count(*) from marts.{quote_ident(t['name'])}").fetchone()[0]
+    exports = exports_dir(site.settings)
+    stamp = exports / "datapackage.json"
+    exported_at = (datetime.fromtimestamp(stamp.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+                   if stamp.exists() else None)
+    # <data>/site and <data>/exports: "../exports/" (a site written elsewhere gets its own relative path)
+    import os
+
+    final = getattr(site, "final", site.out)
+    exports_rel = Path(os.path.relpath(exports, final)).as_posix() + "/"
+    site.write("downloads.html", "downloads.html", title="Downloads", tables=tables, workbook=XLSX_NAME,
+               exports_rel=exports_rel, exported_at=exported_at)
 
 
 def _write_changes(site: Site, settings: Settings) -> None:

@@ -295,3 +295,27 @@ def test_todays_34_provinces_map_is_labelled_not_an_official_ranking(browser, se
         assert problems == []
     finally:
         page.close()
+
+
+def test_the_downloads_page_links_every_export_of_the_warehouse(warehouse_copy, site):
+    """downloads.html lists every mart with its row count and description, and each of its links
+    (CSV, Parquet, the workbook, datapackage.json) opens a file the export wrote; a site whose
+    warehouse has no exports yet says how to make them."""
+    from ingest.exports import export_all
+    from ingest.report import site_dir
+
+    from conftest import MARTS
+
+    folder, _ = site
+    assert "have not been written yet" in (folder / "downloads.html").read_text(encoding="utf-8")
+    export_all(warehouse_copy)
+    build_site(warehouse_copy)  # where `make run` puts it: <data>/site, beside <data>/exports
+    page = site_dir(warehouse_copy) / "downloads.html"
+    html = page.read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"]*exports/[^"]*)"', html)
+    assert len(links) == 2 * MARTS + 2 and all(link.startswith("../exports/") for link in links)
+    for link in links:
+        assert (page.parent / link).resolve().is_file(), link
+    rows = dict(query(warehouse_copy, "select 'fct_rankings', count(*) from marts.fct_rankings"))
+    assert f"<td><code>fct_rankings</code></td><td class=\"num\">{rows['fct_rankings']:,}</td>" in html
+    assert "They were last written 20" in html and 'href="downloads.html">Downloads</a>' in html
