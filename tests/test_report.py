@@ -88,6 +88,8 @@ def test_internal_links_resolve(site):
         for href in re.findall(r'(?:href|src)="([^"#]+)"', page.read_text(encoding="utf-8")):
             if href.startswith(("http://", "https://", "data:")):
                 continue
+            if page.name == "downloads.html" and "exports/" in href:
+                continue  # the exports folder beside the site: this one has none (the downloads test opens each)
             if not (page.parent / href).resolve().is_file():
                 broken.append((str(page.relative_to(folder)), href))
     assert broken == []
