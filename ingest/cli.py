@@ -5,6 +5,7 @@
     govwh rank --indicator pci --year 2016 [--level ministry] [--component entry_costs]
     govwh profile "Quảng Ninh"     every indicator of a province over the years
     govwh sql "select ..."         read-only SQL on the serving warehouse (--format csv|json for scripts)
+    govwh metrics query ...        the semantic layer (MetricFlow's mf) on the last passing build
     govwh changes [--since DATE]   what the latest publish (or every publish since DATE) changed
     govwh rollback                 put the previous serving warehouse back
     govwh export | mirror          exports (Parquet, CSV, XLSX) | PostgreSQL mirror ($GOVWH_PG_DSN)
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     rank.add_argument("--top", type=int, help="only the first N rows")
     profile = sub.add_parser("profile", help="every indicator of one province over the years")
     profile.add_argument("province", help="a province name in any spelling")
+    metrics = sub.add_parser("metrics", help="the semantic layer: MetricFlow's mf on the last passing build "
+                                             "(govwh metrics query --metrics score --group-by metric_time__year)")
+    metrics.add_argument("mf_args", nargs=argparse.REMAINDER, help="mf's own arguments: query ..., list metrics, ...")
     query = sub.add_parser("sql", help="read-only SQL on the serving warehouse")
     query.add_argument("query")
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
@@ -233,6 +237,8 @@ def _dispatch(args, settings: Settings) -> int:
         analyst.rank(settings, args.indicator, args.year, args.level, args.component, args.top)
     elif command == "profile":
         analyst.profile(settings, args.province)
+    elif command == "metrics":
+        print(pipeline.metrics(settings, args.mf_args or ["list", "metrics"]), end="")
     elif command == "sql":
         analyst.sql(settings, args.query, args.limit, fmt=args.format)
     elif command == "changes":

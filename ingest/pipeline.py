@@ -462,6 +462,44 @@ def docs(settings: Settings) -> Path:
     return out
 
 
+def metrics(settings: Settings, args: list[str]) -> str:
+    """MetricFlow's `mf ARGS` (e.g. `query --metrics score --group-by metric_time__year`) on a copy
+    of the last passing build, with the semantic manifest that build wrote; returns mf's output.
+    The semantic layer is dbt_project/models/semantic/_semantic.yml. A failure is one line."""
+    import re
+    import tempfile
+
+    from .publish import receipt_path
+
+    built = settings.build_dir / "governance.duckdb"
+    manifest = settings.build_dir / "target" / "semantic_manifest.json"
+    if not receipt_path(built).exists() or not manifest.exists():
+        raise PipelineError(f"no passing build in {settings.build_dir} to query; run `govwh build` first")
+    with tempfile.TemporaryDirectory(prefix="govwh-metrics-") as tmp:
+        copy = Path(tmp) / built.name  # the same file name: the models' catalogue is named after it
+        shutil.copyfile(built, copy)
+        project = Path(tmp) / "project"  # mf reads <cwd>/target/semantic_manifest.json
+        (project / "target").mkdir(parents=True)
+        for item in settings.dbt_project_dir.iterdir():
+            if item.name not in ("target", "logs"):
+                (project / item.name).symlink_to(item.resolve())
+        shutil.copyfile(manifest, project / "target" / "semantic_manifest.json")
+        env = dbt_env(settings, copy)
+        env.update({"GOVWH_DBT_PATH": str(copy), "DBT_PROFILES_DIR": str(project)})
+        proc = subprocess.run([str(Path(sys.executable).parent / "mf"), *args], cwd=project, env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    spinner = re.compile(r"[\u2800-\u28ff]")  # mf's progress spinner (braille characters), redrawn in place
+    from .safetext import escape  # data reaches the terminal: invisible characters shown escaped
+
+    out = "\n".join(escape(ln) for ln in proc.stdout.splitlines() if not spinner.search(ln)).strip("\n") + "\n"
+    if proc.returncode != 0 or out.lstrip().startswith("ERROR"):
+        lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
+        start = next((i for i, ln in enumerate(lines) if "ERROR" in ln), 0)
+        cause = " ".join(ln for ln in lines[start:start + 4] if not ln.startswith(("Log File", "Artifact")))
+        raise PipelineError(f"metrics: mf {' '.join(args[:1])} failed: {cause[:600]}")
+    return out
+
+
 # ---------------------------------------------------------------- serve
 def export(settings: Settings, xlsx_facts: bool = False) -> dict:
     """Every mart as Parquet, CSV and XLSX (ingest/exports.py), with a progress bar; the fact
