@@ -5,6 +5,8 @@ whole pipeline in the session warehouse; broken files here are synthetic fixture
 """
 from __future__ import annotations
 
+import csv
+
 from collections import Counter
 from pathlib import Path
 
@@ -203,6 +205,26 @@ def test_a_component_matches_by_its_own_name_without_an_alias_row(tmp_path):
             "SIPAS,province,2023,Đà Nẵng,86.3,,procedures,,synthetic\n")
     got = _parse(write_curated(tmp_path, "names", rows)).rows
     assert [r.component_code for r in got] == ["access", "access", "procedures"]
+
+
+def test_the_eight_par_index_areas_match_as_the_ministry_prints_them(tmp_path):
+    """The eight provincial areas, named as MOHA's PAR INDEX training page prints them (the methodology
+    with 'Hiện đại hoá hành chính'; README, curated intake); SYNTHETIC scores."""
+    from ingest.config import SEEDS_DIR
+
+    printed = ["Công tác chỉ đạo, điều hành cải cách hành chính",
+               "Xây dựng và tổ chức thực hiện văn bản quy phạm pháp luật tại tỉnh",
+               "Cải cách thủ tục hành chính", "Cải cách tổ chức bộ máy hành chính",
+               "Xây dựng và nâng cao chất lượng đội ngũ công chức, viên chức", "Cải cách tài chính công",
+               "Hiện đại hoá hành chính",
+               "Tác động của CCHC đến người dân, tổ chức và phát triển kinh tế xã hội của tỉnh"]
+    rows = "".join(f'PAR INDEX,province,2019,Quảng Ninh,{80 + i}.5,,"{name}",,synthetic\n' for i, name in enumerate(printed))
+    got = [r.component_code for r in _parse(write_curated(tmp_path, "areas", rows)).rows]
+    assert got == ["area_direction", "area_legal_documents", "area_admin_procedures", "area_organisation",
+                   "area_civil_service", "area_public_finance", "area_modernisation", "area_impact"]
+    with open(SEEDS_DIR / "components.csv", encoding="utf-8") as f:
+        areas = [r for r in csv.DictReader(f) if r["kind"] == "component_area" and r["component_code"] != "area_as_printed"]
+    assert sorted(r["component_code"] for r in areas) == sorted(got)
 
 
 # ------------------------------------------------------------------ regions
