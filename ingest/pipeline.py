@@ -387,8 +387,8 @@ def _build(settings: Settings) -> Path:
         for partial in (serving, Path(str(serving) + ".wal"), receipt_path(target)):
             partial.unlink(missing_ok=True)
         if "No space left" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC:
-            raise StorageError(f"disk full writing the serving file in {settings.build_dir}; free space and run "
-                               "again (the serving warehouse was not touched)") from exc
+            raise StorageError(f"disk full writing the serving file: no space left writing {serving}; free space "
+                               "and run again (the serving warehouse was not touched)") from exc
         raise
     passed = sum(1 for r in results if r["status"] in ("success", "pass"))
     _say(f"[build] {passed} models, seeds and tests passed in {dbt_seconds:.1f}s; serving file and receipt "

@@ -339,8 +339,11 @@ def test_exports_describe_themselves_types_descriptions_and_keys(warehouse_copy)
     types = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE",
              "datetime": "TIMESTAMP"}
     path = str(folder / "csv" / "dim_province.csv")
-    typed = duckdb.sql("select province_code from read_csv(?, header = true, columns = ?) where province_name = 'Hà Nội'",
-                       params=[path, {n: types[f["type"]] for n, f in fields.items()}]).fetchall()
+    with duckdb.connect() as con:  # its own connection: another test may have left the default one busy
+        typed = con.execute("select province_code from read_csv(?, header = true, columns = ?) "
+                            "where province_name = 'Hà Nội'", [path, {n: types[f["type"]] for n, f in fields.items()}]).fetchall()
+        meta = dict(con.execute("select key::varchar, decode(value) from parquet_kv_metadata(?)",
+                                [str(folder / "parquet" / "fct_rankings.parquet")]).fetchall())
     assert typed == [("01",)]
     # the Frictionless library validates every CSV file against it: types, required cells, primary and
     # foreign keys; the same package with one column mistyped is refused (SYNTHETIC tampering)
@@ -356,8 +359,6 @@ def test_exports_describe_themselves_types_descriptions_and_keys(warehouse_copy)
     (folder / "wrong.json").write_text(json.dumps(wrong), encoding="utf-8")
     refused = frictionless.validate(folder / "wrong.json")
     assert not refused.valid and "type-error" in {e.type for task in refused.tasks for e in task.errors}
-    meta = dict(duckdb.sql("select key::varchar, decode(value) from parquet_kv_metadata(?)",
-                           params=[str(folder / "parquet" / "fct_rankings.parquet")]).fetchall())
     assert json.loads(meta["columns"])["rank_label"] == 'The rank as "12 of 63".'
     assert json.loads(meta["primary_key"]) == ["ranking_id"] and meta["description"].startswith("Grain:")
     book = load_workbook(folder / XLSX_NAME)
