@@ -15,6 +15,7 @@ COPY deploy ./deploy
 # Not root: the services run as this user (uid GOVWH_UID, group 0, as Airflow's own images do), and
 # Compose runs them with the uid from .env, so the bind-mounted warehouse folder is the user's.
 ARG GOVWH_UID=50000
-RUN useradd --uid "${GOVWH_UID}" --gid 0 --home-dir /opt/airflow --create-home --shell /usr/sbin/nologin govwh \
- && mkdir -p /data && chown -R "${GOVWH_UID}:0" /opt/airflow /data && chmod -R g+rwX /opt/airflow /data
+RUN if [ "${GOVWH_UID}" != 0 ]; then \
+      useradd --uid "${GOVWH_UID}" --gid 0 --home-dir /opt/airflow --create-home --shell /usr/sbin/nologin govwh; fi \
+ && mkdir -p /opt/airflow /data && chown -R "${GOVWH_UID}:0" /opt/airflow /data && chmod -R g+rwX /opt/airflow /data
 USER ${GOVWH_UID}:0

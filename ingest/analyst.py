@@ -401,13 +401,22 @@ def sql(settings: Settings, query: str, limit: int = 50, timeout: float | None =
 
 
 def _json_value(value):
+    """A value as JSON holds it exactly: a DECIMAL as a number when a double holds it exactly, else
+    as its text; NaN and infinities (which JSON lacks) as their text; dates, times, UUIDs and
+    intervals as text."""
     import datetime as dt
+    import math
+    import uuid
     from decimal import Decimal
 
     if isinstance(value, Decimal):
-        return float(value) if value.as_tuple().exponent < 0 or abs(value) < 2 ** 53 else str(value)
+        return float(value) if Decimal(repr(float(value))) == value else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, (dt.date, dt.datetime, dt.time)):
         return value.isoformat()
+    if isinstance(value, (uuid.UUID, dt.timedelta)):
+        return str(value)
     if isinstance(value, (list, tuple)):
         return [_json_value(v) for v in value]
     if isinstance(value, dict):
@@ -443,7 +452,8 @@ def _write_rows(header: list[str], rows: list, fmt: str, out) -> None:
 
     from .safetext import is_hidden
 
-    text = json.dumps([dict(zip(header, map(_json_value, row))) for row in rows], ensure_ascii=False, indent=1)
+    text = json.dumps([dict(zip(header, map(_json_value, row))) for row in rows], ensure_ascii=False, indent=1,
+                      allow_nan=False)
     if not text.isprintable():  # ensure_ascii=False leaves bidi overrides and the like raw: escape them
         text = "".join(_json_escape(ch) if ch != "\n" and is_hidden(ch) else ch for ch in text)
     out.write(text + "\n")
@@ -459,6 +469,10 @@ def _sql_rows(settings: Settings, query: str, limit: int, timeout: float, fmt: s
     try:
         cur = con.execute(query)
         header = [d[0] for d in cur.description] if cur.description else []
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if fmt == "json" and twice:  # an object holds a name once: a column would silently disappear
+            raise PipelineError(f"--format json needs distinct column names; {', '.join(map(repr, twice))} "
+                                "appear more than once: name them with AS")
         rows = cur.fetchmany(limit) if cur.description and limit else []
         counted = len(rows)
         while cur.description and counted < MAX_ROWS:

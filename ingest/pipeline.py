@@ -470,7 +470,12 @@ def metrics(settings: Settings, args: list[str]) -> str:
     import tempfile
 
     from .publish import receipt_path
+    from .safetext import escape  # data and mf's messages reach the terminal: invisible characters escaped
 
+    args = list(args)
+    for i, arg in enumerate(args[:-1]):  # mf runs in a temporary folder: a file it writes is named from here
+        if arg == "--csv":
+            args[i + 1] = str(Path(args[i + 1]).resolve())
     built = settings.build_dir / "governance.duckdb"
     manifest = settings.build_dir / "target" / "semantic_manifest.json"
     if not receipt_path(built).exists() or not manifest.exists():
@@ -489,14 +494,13 @@ def metrics(settings: Settings, args: list[str]) -> str:
         proc = subprocess.run([str(Path(sys.executable).parent / "mf"), *args], cwd=project, env=env,
                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
     spinner = re.compile(r"[\u2800-\u28ff]")  # mf's progress spinner (braille characters), redrawn in place
-    from .safetext import escape  # data reaches the terminal: invisible characters shown escaped
 
     out = "\n".join(escape(ln) for ln in proc.stdout.splitlines() if not spinner.search(ln)).strip("\n") + "\n"
     if proc.returncode != 0 or out.lstrip().startswith("ERROR"):
         lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
         start = next((i for i, ln in enumerate(lines) if "ERROR" in ln), 0)
         cause = " ".join(ln for ln in lines[start:start + 4] if not ln.startswith(("Log File", "Artifact")))
-        raise PipelineError(f"metrics: mf {' '.join(args[:1])} failed: {cause[:600]}")
+        raise PipelineError(f"metrics: mf {' '.join(args[:1])} failed: {escape(cause[:600])}")
     return out
 
 

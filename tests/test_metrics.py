@@ -14,8 +14,17 @@ OVERALL = "{{ Dimension('ranking__component_code') }} = 'overall'"
 
 
 def _metrics(settings, tmp_path, *args) -> list[dict]:
+    """A query whose CSV is named relative to the caller's working folder (mf itself runs elsewhere)."""
+    import subprocess
+    import sys
+
+    from conftest import data_env
+
     out = tmp_path / "out.csv"
-    proc = govwh(settings, "metrics", "query", *args, "--csv", str(out))
+    out.unlink(missing_ok=True)
+    env = {**data_env(settings.data_dir), "GOVWH_CURATED_DIR": str(settings.curated_dir)}
+    proc = subprocess.run([sys.executable, "-m", "ingest", "metrics", "query", *args, "--csv", "out.csv"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     with open(out, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))

@@ -180,7 +180,9 @@ def test_compose_is_ready_for_a_first_up():
     # not root: the image's user and every Airflow service's; the warehouse is a folder on the host
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     (user,) = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
-    assert dockerfile.rstrip().splitlines()[-1].startswith("USER ") and not user.startswith(("root", "0:", "0"))
+    assert dockerfile.rstrip().splitlines()[-1] == "USER ${GOVWH_UID}:0" and user == "${GOVWH_UID}:0"
+    (default,) = [line.split("=", 1)[1] for line in dockerfile.splitlines() if line.startswith("ARG GOVWH_UID=")]
+    assert int(default) == 50000  # the build's own default is not root
     for name, service in services.items():
         if name != "postgres":
             assert service["user"] == "${GOVWH_UID:-50000}:0", name
@@ -205,6 +207,12 @@ def test_the_init_container_refuses_a_warehouse_folder_it_cannot_write(tmp_path)
     assert missing.stderr.startswith(f"error: the warehouse folder {tmp_path / 'not-created'} (GOVWH_WAREHOUSE_DIR on "
                                      f"the host) is not writable by uid {os.getuid()}: create it on the host")
     assert subprocess.run([sys.executable, script, "--writable", str(tmp_path)]).returncode == 0
+    if os.geteuid() == 0:  # an existing folder another uid cannot write (root writes anywhere: run it as nobody)
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o755)
+        proc = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, script, "--writable", str(locked)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and "is not writable by uid 65534" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("value, message", [

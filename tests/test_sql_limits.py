@@ -249,6 +249,13 @@ def test_sql_format_csv_and_json_write_whole_values_for_scripts(built_warehouse)
     out = govwh(built_warehouse, "sql", hostile, "--format", "json").stdout
     assert RLO not in out and "\\u202e" in out
     assert json.loads(out) == [{"formula": "=HYPERLINK(1)", "hidden": f"a{RLO}b", "hue": HUE_NFD}]
+    odd = govwh(built_warehouse, "sql", "select '00000000-0000-0000-0000-00000000002a'::uuid as u, 'nan'::double as n, interval 2 day as i, "
+                                        "12345678901234567890.123456789::decimal(38, 9) as d", "--format", "json")
+    assert odd.returncode == 0, odd.stderr
+    (row,) = json.loads(odd.stdout)  # valid JSON: no NaN token, every value exact
+    assert row == {"u": "00000000-0000-0000-0000-00000000002a", "n": "nan", "i": "2 days, 0:00:00", "d": "12345678901234567890.123456789"}
+    assert_one_line_error(govwh(built_warehouse, "sql", "select 1 as k, 2 as k", "--format", "json"),
+                          r"--format json needs distinct column names; 'k' appear more than once: name them with AS")
     assert_one_line_error(govwh(built_warehouse, "sql", top, "--format", "csv", "--limit", "100001"),
                           r"--limit with --format csv is at most 100,000 rows")
     assert_one_line_error(govwh(built_warehouse, "sql", "copy (select 1) to '/tmp/x.csv'", "--format", "csv"),
