@@ -207,12 +207,16 @@ def test_the_init_container_refuses_a_warehouse_folder_it_cannot_write(tmp_path)
     assert missing.stderr.startswith(f"error: the warehouse folder {tmp_path / 'not-created'} (GOVWH_WAREHOUSE_DIR on "
                                      f"the host) is not writable by uid {os.getuid()}: create it on the host")
     assert subprocess.run([sys.executable, script, "--writable", str(tmp_path)]).returncode == 0
-    if os.geteuid() == 0:  # an existing folder another uid cannot write (root writes anywhere: run it as nobody)
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o755)
-        proc = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, script, "--writable", str(locked)],
-                              capture_output=True, text=True)
-        assert proc.returncode == 1 and "is not writable by uid 65534" in proc.stderr, proc.stderr
+    # an existing folder it cannot write: mounted read-only in a private mount namespace (root writes
+    # anywhere else)
+    from conftest import require_mount_namespaces
+
+    require_mount_namespaces()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    script_ro = f"mount --bind {locked} {locked} && mount -o remount,bind,ro {locked} && exec {sys.executable} {script} --writable {locked}"
+    proc = subprocess.run(["unshare", "-m", "bash", "-c", script_ro], capture_output=True, text=True)
+    assert proc.returncode == 1 and f"{locked} (GOVWH_WAREHOUSE_DIR on the host) is not writable" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("value, message", [
