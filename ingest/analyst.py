@@ -459,14 +459,35 @@ def _write_rows(header: list[str], rows: list, fmt: str, out) -> None:
     out.write(text + "\n")
 
 
-def _sql_rows(settings: Settings, query: str, limit: int, timeout: float, fmt: str) -> dict:
-    """`govwh sql --format csv|json`: the first `limit` rows, whole, to stdout; how many more there
-    were goes to stderr, so a script's output stays data."""
+@contextmanager
+def _sandboxed(settings: Settings, timeout: float):
+    """The sandboxed connection of `govwh sql` under one deadline (a timer interrupts it), and
+    DuckDB's errors as the one-line errors the command prints."""
     con = connect(settings, sandbox=True)
     timer = threading.Timer(timeout, con.interrupt)
     timer.daemon = True
     timer.start()
     try:
+        yield con
+    except duckdb.InterruptException:
+        raise _stopped(timeout) from None
+    except (duckdb.PermissionException, duckdb.InvalidInputException) as exc:
+        first = str(exc).splitlines()[0]
+        raise QueryRefused(f"query refused: govwh sql is read-only and sees only the warehouse's tables "
+                           f"({first})") from None
+    except duckdb.OutOfMemoryException:
+        raise _too_big() from None
+    except duckdb.Error as exc:
+        raise PipelineError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        timer.cancel()
+        con.close()
+
+
+def _sql_rows(settings: Settings, query: str, limit: int, timeout: float, fmt: str) -> dict:
+    """`govwh sql --format csv|json`: the first `limit` rows, whole, to stdout; how many more there
+    were goes to stderr, so a script's output stays data."""
+    with _sandboxed(settings, timeout) as con:
         cur = con.execute(query)
         header = [d[0] for d in cur.description] if cur.description else []
         twice = sorted({h for h in header if header.count(h) > 1})
@@ -481,19 +502,6 @@ def _sql_rows(settings: Settings, query: str, limit: int, timeout: float, fmt: s
                 break
             counted += len(chunk)
         more = bool(cur.description) and counted >= MAX_ROWS and bool(cur.fetchmany(1))
-    except duckdb.InterruptException:
-        raise _stopped(timeout) from None
-    except (duckdb.PermissionException, duckdb.InvalidInputException) as exc:
-        first = str(exc).splitlines()[0]
-        raise QueryRefused(f"query refused: govwh sql is read-only and sees only the warehouse's tables "
-                           f"({first})") from None
-    except duckdb.OutOfMemoryException:
-        raise _too_big() from None
-    except duckdb.Error as exc:
-        raise PipelineError(f"query failed: {str(exc).splitlines()[0]}") from None
-    finally:
-        timer.cancel()
-        con.close()
     _write_rows(header, rows, fmt, sys.stdout)
     sys.stdout.flush()
     if more or counted > len(rows):
@@ -504,11 +512,7 @@ def _sql_rows(settings: Settings, query: str, limit: int, timeout: float, fmt: s
 
 def _sql(settings: Settings, query: str, limit: int, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
-    con = connect(settings, sandbox=True)
-    timer = threading.Timer(timeout, con.interrupt)
-    timer.daemon = True
-    timer.start()
-    try:
+    with _sandboxed(settings, timeout) as con:
         cur = con.execute(query)
         printed = _Printed([d[0] for d in cur.description] if cur.description else [], limit)
         more = False
@@ -524,19 +528,6 @@ def _sql(settings: Settings, query: str, limit: int, timeout: float) -> dict:
             del chunk
             if time.monotonic() > deadline:  # the timer's interrupt is due: do not wait for it
                 raise _stopped(timeout)
-    except duckdb.InterruptException:
-        raise _stopped(timeout) from None
-    except (duckdb.PermissionException, duckdb.InvalidInputException) as exc:
-        first = str(exc).splitlines()[0]
-        raise QueryRefused(f"query refused: govwh sql is read-only and sees only the warehouse's tables "
-                           f"({first})") from None
-    except duckdb.OutOfMemoryException:
-        raise _too_big() from None
-    except duckdb.Error as exc:
-        raise PipelineError(f"query failed: {str(exc).splitlines()[0]}") from None
-    finally:
-        timer.cancel()
-        con.close()
     table = Table(show_lines=False, header_style="bold")
     for h in printed.header:
         table.add_column(Text(h), overflow="fold")
