@@ -6,16 +6,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 UV_VERSION := 0.13.9
 
-.PHONY: run test check bench bundle seeds lock env clean airflow airflow-stop
+.PHONY: run test test-bi check bench bundle seeds lock env clean airflow airflow-stop
 
 run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints where the warehouse is
 	$(BIN)/python -m ingest run
 
 # Tests run in parallel (pytest-xdist): the embedded warehouse is built once per run and shared.
 WORKERS ?= 3
-CHECK_MARKERS := not airflow and not postgres and not browser and not slow
-test: $(STAMP)  ## every test (real HTTP server, DuckDB, Airflow scheduler, PostgreSQL, Chromium)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+CHECK_MARKERS := not airflow and not postgres and not browser and not slow and not bi
+test: $(STAMP)  ## every test but Superset's (real HTTP server, DuckDB, Airflow scheduler, PostgreSQL, Chromium)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not bi"
+
+test-bi: $(STAMP)  ## the Superset dashboard test (installs Superset into .cache/ the first time); .ci/run runs it too
+	$(BIN)/python -m pytest -m bi
 
 check: $(STAMP)  ## the fast inner loop: every test but the heavy groups (airflow, postgres, browser, slow)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "$(CHECK_MARKERS)"

@@ -106,7 +106,7 @@ def test_make_check_selects_what_the_readme_says():
 
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
     expression = re.search(r"^CHECK_MARKERS := (.+)$", makefile, re.M).group(1)
-    assert expression == "not airflow and not postgres and not browser and not slow"
+    assert expression == "not airflow and not postgres and not browser and not slow and not bi"
     assert '-m "$(CHECK_MARKERS)"' in makefile
     import json
     import tempfile
@@ -117,16 +117,21 @@ def test_make_check_selects_what_the_readme_says():
         groups = json.loads(dump.read_text(encoding="utf-8"))
     check = _collect("-m", expression)  # what `make check` selects
     assert set(groups) == set(everything)
-    heavy = {group: {t for t, marks in groups.items() if group in marks} for group in ("airflow", "postgres", "browser", "slow")}
+    heavy = {group: {t for t, marks in groups.items() if group in marks}
+             for group in ("airflow", "postgres", "browser", "slow", "bi")}
     assert set(check) == set(everything) - set().union(*heavy.values())
     assert all(heavy.values())  # every group has tests
     assert not [t for t in check if t.startswith("tests/test_deployment.py")]
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith("| `make check` |"))
-    for group in ("airflow", "postgres", "browser", "slow"):
+    for group in ("airflow", "postgres", "browser", "slow", "bi"):
         assert f"`{group}`" in row
     assert f"| {len(check)} tests," in row
-    assert f"| {len(everything)} tests," in next(line for line in readme.splitlines() if line.startswith("| `make test` |"))
+    assert '-m "not bi"' in makefile and "make test\nmake test-bi\n" in (REPO_ROOT / ".ci" / "run").read_text()
+    in_make_test = set(everything) - heavy["bi"]  # `make test`; `make test-bi` the rest, and CI runs both
+    assert f"| {len(in_make_test)} tests," in next(line for line in readme.splitlines() if line.startswith("| `make test` |"))
+    assert f"| {len(heavy['bi'])} tests," in next(line for line in readme.splitlines()
+                                                  if line.startswith("| `make test-bi` |"))
 
 
 def test_xdist_groups_keep_a_modules_shared_fixtures_on_one_worker(tmp_path):
@@ -184,7 +189,7 @@ def test_compose_is_ready_for_a_first_up():
     (default,) = [line.split("=", 1)[1] for line in dockerfile.splitlines() if line.startswith("ARG GOVWH_UID=")]
     assert int(default) == 50000  # the build's own default is not root
     for name, service in services.items():
-        if name != "postgres":
+        if name not in ("postgres", "superset"):  # Superset: its own image and user (test_superset_bundle...)
             assert service["user"] == "${GOVWH_UID:-50000}:0", name
             data = [v for v in service["volumes"] if v.endswith(":/data")]
             assert data == ["${GOVWH_WAREHOUSE_DIR:-./compose-warehouse}:/data"], name
@@ -238,3 +243,38 @@ def test_the_init_container_refuses_a_placeholder_or_empty_secret(value, message
     assert re.search(message, proc.stderr) and "Zq9" not in proc.stderr  # a value is never printed
     good = {**env, "POSTGRES_PASSWORD": "a-long-random-secret-" + "7" * 20}
     assert subprocess.run([sys.executable, script, "POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET"], env=good).returncode == 0
+
+
+def test_the_bi_profile_runs_the_tested_superset_start_with_the_committed_assets():
+    """Compose's `bi` profile runs deploy/superset/start.sh (which tests/test_superset.py runs as local
+    processes) from an image built on the same lock, not as root; the committed assets are exactly
+    what scripts/make_superset_assets.py writes from the marts' dbt declarations."""
+    import importlib.util
+
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    superset = compose["services"]["superset"]
+    assert superset["profiles"] == ["bi"] and superset["build"]["dockerfile"] == "deploy/superset/Dockerfile"
+    assert superset["ports"] == ["127.0.0.1:8088:8088"] and superset["restart"] == "unless-stopped"
+    assert superset["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    for secret in ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "BI_READER_PASSWORD"):
+        assert superset["environment"][secret] == "${%s:?set it in .env}" % secret
+        assert f"{secret}=replace-with-" in (REPO_ROOT / "deploy" / "compose.env.example").read_text()
+    dockerfile = (REPO_ROOT / "deploy" / "superset" / "Dockerfile").read_text().splitlines()
+    assert "deploy/superset/requirements.lock" in " ".join(dockerfile)
+    assert [line for line in dockerfile if line.startswith("USER ")] == ["USER 50001"]
+    assert dockerfile[-1] == 'CMD ["bash", "/opt/govwh/deploy/superset/start.sh"]'
+    start = (REPO_ROOT / "deploy" / "superset" / "start.sh").read_text()
+    assert start.index("check_secrets.py") < start.index("db upgrade") < start.index("import_assets.py") \
+        < start.index("exec gunicorn")
+
+    spec = importlib.util.spec_from_file_location("make_superset_assets",
+                                                  REPO_ROOT / "scripts" / "make_superset_assets.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assets = REPO_ROOT / "deploy" / "superset" / "assets"
+    expected = {path: generator.render(doc) for path, doc in generator.bundle().items()}
+    committed = {p.relative_to(assets).as_posix(): p.read_text(encoding="utf-8") for p in assets.rglob("*.yaml")}
+    assert committed == expected, "run: .venv/bin/python scripts/make_superset_assets.py"
+    ranking = yaml.safe_load(expected["datasets/governance_mirror/mart_pci_provincial_ranking.yaml"])
+    assert all(c["description"] for c in ranking["columns"]) and len(ranking["columns"]) == 15
+    assert "XXXXXXXXXX@postgres:5432/governance" in expected["databases/governance_mirror.yaml"]  # no secret
