@@ -288,8 +288,35 @@ def _write_csv(con, table: str, header: list[str], types: list[str], path: Path)
         raise _io_error(exc, path) from exc
 
 
-def _io_error(exc: duckdb.Error, path: Path) -> OSError:
-    """DuckDB's IO Error while writing path as the OSError it stands for (disk full, read-only)."""
+PARQUET_BATCH_ROWS = 122_880  # DuckDB's own row group size
+
+
+def _write_parquet(con, table: str, described: dict, path: Path) -> None:
+    """One mart as Parquet, written by pyarrow from DuckDB's Arrow result: each field carries its
+    column description in its own metadata (`description`, what pyarrow, pandas and Spark show
+    per column; DuckDB's writer has file-level key-value metadata only), and the file carries the
+    table's description, every column's description (JSON) and the primary key, as before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # streamed in batches (a 100x fact table does not fit in memory at once), written in row groups
+    reader = con.sql(f"select * from {table} order by all").to_arrow_reader(PARQUET_BATCH_ROWS)
+    texts = {c: text for c, _k, _n, text in described["columns"]}
+    schema = pa.schema([f.with_metadata({"description": texts.get(f.name) or ""}) for f in reader.schema],
+                       metadata={"description": described["description"],
+                                 "columns": json.dumps(texts, ensure_ascii=False),
+                                 "primary_key": json.dumps(described["primary"])})
+    try:
+        with pq.ParquetWriter(str(path), schema, compression="snappy") as writer:
+            for batch in reader:
+                writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema),
+                                   row_group_size=PARQUET_BATCH_ROWS)
+    except OSError as exc:
+        raise _io_error(exc, path) from exc
+
+
+def _io_error(exc: Exception, path: Path) -> OSError:
+    """DuckDB's (or pyarrow's) IO error while writing path as the OSError it stands for (disk full, read-only)."""
     text = str(exc)
     for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
         reason = os.strerror(code)
@@ -394,7 +421,8 @@ def export_all(settings: Settings, progress=None, xlsx_facts: bool = False) -> d
 
 def _tables_into(con, staging: Path, names: list[str], writing: list, progress=None) -> None:
     """Every mart as Parquet (with its descriptions and primary key in the file's key-value metadata)
-    and CSV (described by datapackage.json), by DuckDB's own writers. writing[0] names the file under way."""
+    and CSV (described by datapackage.json): Parquet by pyarrow, CSV by DuckDB's writer. writing[0] names the
+    file under way."""
     described = describe(con)
     publications = con.execute("select publisher, title, citation_url, licence from serving.marts.dim_publication "
                                "order by source_priority, publication_id").fetchall()
@@ -407,16 +435,7 @@ def _tables_into(con, staging: Path, names: list[str], writing: list, progress=N
         table = f"serving.marts.{quote_ident(name)}"
         rel = con.table(table)
         writing[0] = staging / "parquet" / f"{name}.parquet"
-        d = described[name]
-        meta = {"description": d["description"], "columns": json.dumps({c: text for c, _k, _n, text in d["columns"]},
-                                                                        ensure_ascii=False),
-                "primary_key": json.dumps(d["primary"])}
-        kv = ", ".join(f"{key}: {duckdb.ConstantExpression(value)}" for key, value in meta.items())  # quoted by DuckDB
-        try:
-            con.execute(f"copy (select * from {table} order by all) to ? (format parquet, kv_metadata {{{kv}}})",
-                        [str(writing[0])]).fetchall()
-        except duckdb.IOException as exc:
-            raise _io_error(exc, writing[0]) from exc
+        _write_parquet(con, table, described[name], writing[0])
         writing[0] = staging / "csv" / f"{name}.csv"
         _write_csv(con, table, rel.columns, [str(t) for t in rel.types], writing[0])
 
