@@ -5,7 +5,7 @@ WORKDIR /opt/govwh
 COPY requirements.lock pyproject.toml README.md ./
 COPY ingest ./ingest
 RUN pip install --no-cache-dir uv==0.13.9 \
- && uv pip install --system --no-cache -r requirements.lock \
+ && uv pip install --system --no-cache --compile-bytecode -r requirements.lock \
  && uv pip install --system --no-cache --no-deps -e .
 COPY catalogue ./catalogue
 COPY dags ./dags

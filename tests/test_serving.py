@@ -545,7 +545,8 @@ def _duckdb_client(version: str) -> Path:
         subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(env)], check=True)
     probe = subprocess.run([str(python), "-c", "import duckdb; print(duckdb.__version__)"], capture_output=True, text=True)
     if probe.stdout.strip() != version:
-        subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), f"duckdb=={version}"], check=True,
+        subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "--python", str(python), f"duckdb=={version}"],
+                       check=True,
                        timeout=600)
     return python
 

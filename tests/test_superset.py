@@ -39,7 +39,8 @@ def _superset_env() -> Path:
     uv = Path(sys.executable).parent / "uv"
     if not (env / "installed").exists():
         subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(env)], check=True)
-        subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), "-r", str(lock)], check=True,
+        subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "--python", str(python), "-r", str(lock)],
+                       check=True,
                        timeout=900)
         (env / "installed").write_text("ok\n")
     return env
