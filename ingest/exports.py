@@ -293,9 +293,10 @@ PARQUET_BATCH_ROWS = 122_880  # DuckDB's own row group size
 
 def _write_parquet(con, table: str, described: dict, path: Path) -> None:
     """One mart as Parquet, written by pyarrow from DuckDB's Arrow result: each field carries its
-    column description in its own metadata (`description`, what pyarrow, pandas and Spark show
-    per column; DuckDB's writer has file-level key-value metadata only), and the file carries the
-    table's description, every column's description (JSON) and the primary key, as before."""
+    column description in its own metadata (`description`, in the Arrow schema the file stores:
+    `pyarrow.parquet.read_schema(path).field(name).metadata`, and Arrow-based readers; DuckDB's
+    writer has file-level key-value metadata only), and the file carries the table's description,
+    every column's description (JSON) and the primary key, as before."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -318,6 +319,8 @@ def _write_parquet(con, table: str, described: dict, path: Path) -> None:
 def _io_error(exc: Exception, path: Path) -> OSError:
     """DuckDB's (or pyarrow's) IO error while writing path as the OSError it stands for (disk full, read-only)."""
     text = str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.ENOENT):
+        return OSError(exc.errno, os.strerror(exc.errno), str(path))
     for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
         reason = os.strerror(code)
         if reason.lower() in text.lower():

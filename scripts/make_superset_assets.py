@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -41,6 +42,9 @@ def uid(kind: str, name: str) -> str:
 def _sql_type(dbt_type: str) -> str:
     if dbt_type.startswith("decimal"):
         return "NUMERIC" + dbt_type[len("decimal"):].replace(" ", "")
+    if dbt_type not in SQL_TYPES:
+        raise SystemExit(f"make_superset_assets: error: {MODELS}: data_type {dbt_type!r} has no PostgreSQL type "
+                         "here: add it to SQL_TYPES")
     return SQL_TYPES[dbt_type]
 
 
@@ -181,13 +185,22 @@ def dashboard(chart_list: list[dict]) -> dict:
 def bundle() -> dict[str, dict]:
     """Path inside the bundle -> the YAML document."""
     models = _models()
-    files = {"metadata.yaml": {"version": "1.0.0", "type": "Dashboard",
+    files = {"metadata.yaml": {"version": "1.0.0", "type": "assets",
                                "timestamp": "2026-12-02T00:00:00+00:00"},
              "databases/governance_mirror.yaml": database()}
     for name in DATASETS:
         files[f"datasets/governance_mirror/{name}.yaml"] = dataset(models[name])
+    for name, column in (("mart_pci_provincial_ranking", "year"), ("mart_province_scorecard", "province_name")):
+        assert column in {c["name"] for c in models[name]["columns"]}, (name, column)  # the filters' columns
     chart_list = charts()
-    for chart in chart_list:
+    for chart in chart_list:  # every column a chart or filter names is a column of its dataset
+        dataset_name = next(n for n in DATASETS if uid("dataset", n) == chart["dataset_uuid"])
+        known = {c["name"] for c in models[dataset_name]["columns"]}
+        named = set(re.findall(r'"(?:column_name|sqlExpression|col)": "(\w+)"', chart["query_context"]))
+        named |= set(chart["params"].get("all_columns", [])) | {chart["params"].get("x_axis") or "year"}
+        if named - known:
+            raise SystemExit(f"make_superset_assets: error: chart {chart['slice_name']!r} names columns "
+                             f"{sorted(named - known)} that {dataset_name} does not have ({MODELS})")
         files[f"charts/{chart['slice_name'].replace(' ', '_').replace(chr(39), '')}.yaml"] = chart
     files["dashboards/governance_rankings.yaml"] = dashboard(chart_list)
     return files
@@ -201,13 +214,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     out = ap.parse_args().out
-    if out.exists():
-        shutil.rmtree(out)
-    for path, document in bundle().items():
-        target = out / path
+    files = bundle()
+    staging = out.with_name(out.name + ".incoming")  # written whole beside it, then swapped in
+    shutil.rmtree(staging, ignore_errors=True)
+    for path, document in files.items():
+        target = staging / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render(document), encoding="utf-8")
-    print(f"wrote {len(bundle())} files to {out}")
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    print(f"wrote {len(files)} files to {out}")
 
 
 if __name__ == "__main__":

@@ -361,7 +361,7 @@ def test_exports_describe_themselves_types_descriptions_and_keys(warehouse_copy)
     assert not refused.valid and "type-error" in {e.type for task in refused.tasks for e in task.errors}
     assert json.loads(meta["columns"])["rank_label"] == 'The rank as "12 of 63".'
     assert json.loads(meta["primary_key"]) == ["ranking_id"] and meta["description"].startswith("Grain:")
-    import pyarrow.parquet as pq  # each Parquet field carries its own description (what pandas, Spark show)
+    import pyarrow.parquet as pq  # each Parquet field carries its own description (in the stored Arrow schema)
 
     schema = pq.read_schema(folder / "parquet" / "dim_province.parquet")
     assert {f.name: f.metadata[b"description"].decode() for f in schema} == \

@@ -38,7 +38,8 @@ def _superset_env() -> Path:
     python = env / "bin" / "python"
     uv = Path(sys.executable).parent / "uv"
     if not (env / "installed").exists():
-        subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(env)], check=True)
+        # an interrupted install is finished in place (no marker yet): the cache is only a cache
+        subprocess.run([str(uv), "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)], check=True)
         subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "--python", str(python), "-r", str(lock)],
                        check=True,
                        timeout=900)
@@ -67,11 +68,9 @@ def superset(built_warehouse, postgres, tmp_path_factory):
     with psycopg.connect(postgres, autocommit=True) as con:
         con.execute(f'drop database if exists "{DATABASE}"')
         con.execute(f'create database "{DATABASE}"')
-    os.environ["GOVWH_PG_READER_PASSWORD"] = READER_PASSWORD
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GOVWH_PG_READER_PASSWORD", READER_PASSWORD)
         pipeline.mirror(built_warehouse, postgres.rsplit("/", 1)[0] + "/" + DATABASE, reader_login="bi_reader")
-    finally:
-        del os.environ["GOVWH_PG_READER_PASSWORD"]
     env_dir = _superset_env()
     home = tmp_path_factory.mktemp("superset-home")
     port = _free_port()
@@ -89,13 +88,16 @@ def superset(built_warehouse, postgres, tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     try:
         _wait("Superset's health check", lambda: requests.get(base + "/health", timeout=5).text == "OK", 900, proc, log)
-        yield base, log, built_warehouse
+        yield base, log, built_warehouse, env
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 def _api(base: str) -> requests.Session:
@@ -112,15 +114,17 @@ def _chart_data(api: requests.Session, base: str, chart_id: int, filters: list[d
     chart = api.get(f"{base}/api/v1/chart/{chart_id}", timeout=30).json()["result"]
     context = json.loads(chart["query_context"])
     context["queries"][0]["filters"] = filters
+    context["force"] = True  # past Superset's result cache: the database answers every time
     resp = api.post(base + "/api/v1/chart/data", json=context, timeout=120)
     assert resp.ok, resp.text[:2000]
     return resp.json()["result"][0]["data"]
 
 
 def test_the_dashboard_imports_and_its_charts_show_the_marts(superset):
-    base, log, warehouse = superset
+    base, log, warehouse, _ = superset
     text = log.read_text()
     assert "imported the governance dashboard (8 files) into Superset" in text, text[-2000:]
+    assert "[superset] admin login created" in text and "[superset] warning" not in text
     api = _api(base)
     (dashboard,) = api.get(base + "/api/v1/dashboard/", timeout=30).json()["result"]
     assert dashboard["dashboard_title"] == "Vietnam governance rankings" and dashboard["published"]
@@ -174,7 +178,7 @@ def test_the_dashboard_draws_in_chromium(superset):
 
     from test_report import ARTIFACTS, CHROMIUM_ARGS, _chromium
 
-    base, _, _ = superset
+    base, _, _, _ = superset
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "superset-dashboard.png"
     with sync_playwright() as p:
@@ -198,3 +202,33 @@ def test_the_dashboard_draws_in_chromium(superset):
             browser.close()
     assert table[0].split()[:3] == ["1", "Quảng", "Ninh"]  # PCI 2020, the filter's default year
     assert shot.stat().st_size > 50_000
+
+
+def test_a_changed_reader_password_reaches_superset_at_the_next_import_and_a_bad_host_is_refused(superset, postgres):
+    """The mirror sets bi_reader's password at every serving run; the next start (start.sh runs
+    import_assets.py) must hand the new one to Superset, replacing the imported connection."""
+    import psycopg
+
+    base, _, _, env = superset
+    api = _api(base)
+    (dashboard,) = api.get(base + "/api/v1/dashboard/", timeout=30).json()["result"]
+    chart = next(c["id"] for c in api.get(f"{base}/api/v1/dashboard/{dashboard['id']}/charts", timeout=30)
+                 .json()["result"] if c["slice_name"] == "PCI ranking")
+    rotated = "synthetic-rotated-reader-pw"
+    with psycopg.connect(postgres, autocommit=True) as con:
+        con.execute(f"alter role bi_reader password '{rotated}'")  # a synthetic literal, no user input
+    chart_detail = api.get(f"{base}/api/v1/chart/{chart}", timeout=30).json()["result"]
+    stale = api.post(base + "/api/v1/chart/data", json={**json.loads(chart_detail["query_context"]), "force": True},
+                     timeout=120)
+    assert not stale.ok  # Superset still holds the old password
+    script = [str(Path(env["PATH"].split(":")[0]) / "python"), str(SUPERSET_DIR / "import_assets.py"),
+              "--host", env["GOVWH_MIRROR_HOST"], "--port", env["GOVWH_MIRROR_PORT"], "--database", DATABASE]
+    proc = subprocess.run(script, env={**env, "BI_READER_PASSWORD": rotated}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(_chart_data(_api(base), base, chart, [{"col": "year", "op": "==", "val": 2016}])) == 63
+    # a host that would smuggle a YAML key into the connection is refused, in one line
+    bad = subprocess.run([*script[:3], "evil\nallow_dml: true", *script[4:]],
+                         env={**env, "BI_READER_PASSWORD": rotated}, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "import_assets: error: --host 'evil\\nallow_dml: true' is not a host name or an IP address"]

@@ -2,71 +2,124 @@
 
     BI_READER_PASSWORD=... python deploy/superset/import_assets.py [--host postgres] [--port 5432]
 
-Run it where the `superset` command works (the `superset` container of Compose's `bi` profile does
-it at every start; or your own Superset's environment, SUPERSET_CONFIG_PATH set). It zips
-`assets/` (written by scripts/make_superset_assets.py) with the reader's password put into the
-database URI in place of Superset's mask, and runs `superset import-dashboards` on the zip, which
-replaces an earlier import of the same assets (same ids). The password comes from
-BI_READER_PASSWORD (or the file named by BI_READER_PASSWORD_FILE); it is never written to disk
-outside a private temporary folder that is removed afterwards. Standard library only: it runs in
-Superset's environment, not the warehouse's.
+Run it with the Python of the Superset you import into, SUPERSET_CONFIG_PATH set as for that
+Superset (the `superset` container of Compose's `bi` profile does it at every start, through
+start.sh). It reads `assets/` (written by scripts/make_superset_assets.py), points the database
+connection at --host/--port/--database as --user, and imports everything through Superset's own
+asset importer, which replaces the database connection, datasets, charts and dashboard of an
+earlier import (same ids): a changed reader password, host or description takes effect. The
+password (BI_READER_PASSWORD, or the first line of the file named by BI_READER_PASSWORD_FILE) is
+handed to the importer in memory, never written to a file. Errors are one line on stderr (exit 1).
 """
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
-import shutil
-import subprocess
+import re
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
-from urllib.parse import quote
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-MASK = "XXXXXXXXXX"
-URI_IN_ASSETS = f"postgresql://bi_reader:{MASK}@postgres:5432/governance"
+DATABASE_FILE = "databases/governance_mirror.yaml"
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")  # a PostgreSQL role or database name, unquoted
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from check_secrets import problem  # noqa: E402  (deploy/check_secrets.py: the Compose init's own rule)
 
 
+class Refused(Exception):
+    """One line for the user."""
+
+
 def _password() -> str:
     path = os.environ.get("BI_READER_PASSWORD_FILE")
-    value = Path(path).read_text(encoding="utf-8").strip() if path else os.environ.get("BI_READER_PASSWORD", "")
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise Refused(f"BI_READER_PASSWORD_FILE {path!r} cannot be read: {exc.strerror}") from None
+        value = lines[0].strip() if lines else ""
+    else:
+        value = os.environ.get("BI_READER_PASSWORD", "")
     why = problem("BI_READER_PASSWORD", value)
     if why:
-        raise SystemExit(f"import_assets: {why}")
+        raise Refused(why)
     return value
 
 
-def main() -> int:
+def _host(value: str) -> str:
+    try:
+        address = ipaddress.ip_address(value)
+        return f"[{value}]" if address.version == 6 else value
+    except ValueError:
+        if HOSTNAME.match(value):
+            return value
+    raise Refused(f"--host {value!r} is not a host name or an IP address")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise Refused(f"--port {value!r} is not a port number (1-65535)")
+    return int(value)
+
+
+def _name(option: str, value: str) -> str:
+    if not NAME.match(value):
+        raise Refused(f"{option} {value!r} is not a plain PostgreSQL name (letters, digits, _ $ -)")
+    return value
+
+
+def contents(host: str, port: int, database: str, user: str) -> dict[str, str]:
+    """The bundle as Superset's importer takes it (path -> YAML text), the database connection
+    pointed at the mirror; its password stays Superset's mask, filled in by the importer."""
+    import yaml
+
+    files = {p.relative_to(ASSETS).as_posix(): p.read_text(encoding="utf-8") for p in sorted(ASSETS.rglob("*.yaml"))}
+    if DATABASE_FILE not in files or "metadata.yaml" not in files:
+        raise Refused(f"{ASSETS} is not the governance bundle ({DATABASE_FILE} or metadata.yaml missing)")
+    connection = yaml.safe_load(files[DATABASE_FILE])
+    connection["sqlalchemy_uri"] = f"postgresql://{user}:XXXXXXXXXX@{host}:{port}/{database}"
+    files[DATABASE_FILE] = yaml.safe_dump(connection, allow_unicode=True, sort_keys=True)
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="postgres", help="the mirror's PostgreSQL host as Superset reaches it")
-    ap.add_argument("--port", type=int, default=5432)
+    ap.add_argument("--port", default="5432")
     ap.add_argument("--database", default="governance")
-    ap.add_argument("--user", default="bi_reader")
-    ap.add_argument("--superset", default=shutil.which("superset") or "superset",
-                    help="the superset command (default: the one on PATH)")
-    args = ap.parse_args()
-    uri = (f"postgresql://{quote(args.user, safe='')}:{quote(_password(), safe='')}@{args.host}:{args.port}/"
-           f"{quote(args.database, safe='')}")
-    with tempfile.TemporaryDirectory(prefix="govwh-superset-") as tmp:
-        bundle = Path(tmp) / "governance_dashboard.zip"
-        with zipfile.ZipFile(bundle, "w") as zf:
-            for path in sorted(ASSETS.rglob("*.yaml")):
-                text = path.read_text(encoding="utf-8")
-                if path.parent.name == "databases":
-                    if URI_IN_ASSETS not in text:
-                        raise SystemExit(f"import_assets: {path}: the database URI is not the expected one")
-                    text = text.replace(URI_IN_ASSETS, uri)
-                zf.writestr(f"governance_dashboard/{path.relative_to(ASSETS).as_posix()}", text)
-        proc = subprocess.run([args.superset, "import-dashboards", "-p", str(bundle), "-u", "admin"],
-                              capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        print(f"import_assets: superset import-dashboards failed: {tail[0]}", file=sys.stderr)
+    ap.add_argument("--user", default="bi_reader", help="the read-only login Superset connects as")
+    ap.add_argument("--owner", default="admin", help="the Superset user who owns the imported assets")
+    args = ap.parse_args(argv)
+    try:
+        bundle = contents(_host(args.host), _port(args.port), _name("--database", args.database),
+                          _name("--user", args.user))
+        password = _password()
+        from superset.app import create_app
+
+        app = create_app()
+        with app.app_context():
+            from superset import security_manager
+            from superset.commands.importers.v1.assets import ImportAssetsCommand
+            from superset.utils.core import override_user
+
+            owner = security_manager.find_user(username=args.owner)
+            if owner is None:
+                raise Refused(f"there is no Superset user {args.owner!r} to own the assets (--owner)")
+            with override_user(owner):
+                ImportAssetsCommand(bundle, passwords={DATABASE_FILE: password}).run()
+    except Refused as exc:
+        print(f"import_assets: error: {exc}", file=sys.stderr)
         return 1
-    print(f"imported the governance dashboard ({len(list(ASSETS.rglob('*.yaml')))} files) into Superset; "
+    except Exception as exc:  # noqa: BLE001 - Superset's own errors, as one line; the traceback with -v
+        detail = " ".join(str(getattr(exc, "message", "") or exc).split())[:500]
+        print(f"import_assets: error: Superset refused the import: {type(exc).__name__}: {detail}",
+              file=sys.stderr)
+        if os.environ.get("GOVWH_DEBUG"):
+            raise
+        return 1
+    print(f"imported the governance dashboard ({len(bundle)} files) into Superset; "
           f"database {args.user}@{args.host}:{args.port}/{args.database}")
     return 0
 
