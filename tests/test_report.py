@@ -140,6 +140,8 @@ def test_vietnamese_text_and_figures_render(browser, served):
 def test_bump_chart_adds_a_selected_province(browser, served):
     page, problems = _open(browser, f"{served}/bump/pci-province.html")
     try:
+        # Plotly draws by script after the page loads: on a busy machine, after "networkidle"
+        page.wait_for_function("(document.getElementById('bump').data || []).length > 0", timeout=30_000)
         before = page.evaluate("document.getElementById('bump').data.length")
         page.select_option("select[data-chart=bump]", label="Hà Tây")
         page.wait_for_function(f"document.getElementById('bump').data.length > {before}")
