@@ -20,7 +20,7 @@ test: $(STAMP)  ## every test but Superset's (real HTTP server, DuckDB, Airflow 
 test-bi: $(STAMP)  ## the Superset dashboard test (installs Superset into .cache/ the first time); .ci/run runs it too
 	$(BIN)/python -m pytest -m bi
 
-check: $(STAMP)  ## the fast inner loop: every test but the heavy groups (airflow, postgres, browser, slow)
+check: $(STAMP)  ## the fast inner loop: every test but the heavy groups (airflow, postgres, browser, slow, bi)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "$(CHECK_MARKERS)"
 
 airflow: $(STAMP)  ## the real Airflow UI on http://127.0.0.1:8080: api-server, scheduler, dag-processor, triggerer

@@ -33,7 +33,6 @@ compares both writers on every mart).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import errno
 import gc
@@ -289,6 +288,7 @@ def _write_csv(con, table: str, header: list[str], types: list[str], path: Path)
 
 
 PARQUET_BATCH_ROWS = 122_880  # DuckDB's own row group size
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT)  # what a writer's IO error stands for
 
 
 def _write_parquet(con, table: str, described: dict, path: Path) -> None:
@@ -319,9 +319,9 @@ def _write_parquet(con, table: str, described: dict, path: Path) -> None:
 def _io_error(exc: Exception, path: Path) -> OSError:
     """DuckDB's (or pyarrow's) IO error while writing path as the OSError it stands for (disk full, read-only)."""
     text = str(exc)
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.ENOENT):
+    if isinstance(exc, OSError) and exc.errno in (*_STORAGE_ERRNOS, errno.ENOENT):
         return OSError(exc.errno, os.strerror(exc.errno), str(path))
-    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+    for code in _STORAGE_ERRNOS:
         reason = os.strerror(code)
         if reason.lower() in text.lower():
             return OSError(code, reason, str(path))
@@ -423,9 +423,9 @@ def export_all(settings: Settings, progress=None, xlsx_facts: bool = False) -> d
 
 
 def _tables_into(con, staging: Path, names: list[str], writing: list, progress=None) -> None:
-    """Every mart as Parquet (with its descriptions and primary key in the file's key-value metadata)
-    and CSV (described by datapackage.json): Parquet by pyarrow, CSV by DuckDB's writer. writing[0] names the
-    file under way."""
+    """Every mart as Parquet (pyarrow: each column's description in its field's metadata, the table's
+    descriptions and primary key in the file's) and CSV (DuckDB's writer; described by datapackage.json).
+    writing[0] names the file under way."""
     described = describe(con)
     publications = con.execute("select publisher, title, citation_url, licence from serving.marts.dim_publication "
                                "order by source_priority, publication_id").fetchall()

@@ -16,12 +16,16 @@ import argparse
 import json
 import re
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest.fsutil import replace_dir  # noqa: E402
 MODELS = ROOT / "dbt_project" / "models" / "marts" / "_marts__models.yml"
 OUT = ROOT / "deploy" / "superset" / "assets"
 NAMESPACE = uuid.UUID("6f1c2b8e-1d7a-4e39-9d0c-6f6f7665726e")  # fixed: the bundle's ids are stable
@@ -32,7 +36,11 @@ DASHBOARD = "Vietnam governance rankings"
 DATASETS = ("mart_pci_provincial_ranking", "mart_province_scorecard")
 SQL_TYPES = {"integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION", "varchar": "TEXT",
              "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP WITHOUT TIME ZONE"}
-PCI_YEAR, PROVINCE = 2020, "Quảng Ninh"  # the filters' defaults: the latest complete PCI table
+# The dashboard's native filters: (name, dataset, column, default, charts left out by their
+# position's chartId, 1-3 in the order of charts(); Superset maps those ids on import). 2020 is
+# the latest complete PCI table.
+FILTERS = (("Year", DATASETS[0], "year", 2020, [3]),
+           ("Province", DATASETS[1], "province_name", "Quảng Ninh", [1, 2]))
 
 
 def uid(kind: str, name: str) -> str:
@@ -90,8 +98,9 @@ def _axis(column: str) -> dict:
     return {"columnType": "BASE_AXIS", "sqlExpression": column, "label": column, "expressionType": "SQL"}
 
 
-def charts() -> list[dict]:
-    """The dashboard's charts: (form data, the query the chart runs) per chart."""
+def charts() -> list[tuple[str, dict]]:
+    """The dashboard's charts, in chartId order: (dataset name, the chart's document with its form
+    data and the query it runs)."""
     ranking, scorecard = DATASETS
     table_columns = ["rank", "province_name", "score_2dp", "rank_label", "rank_change", "tier", "year"]
     scores = [("pci_score", "PCI"), ("papi_score", "PAPI"), ("par_index_score", "PAR INDEX"),
@@ -131,11 +140,11 @@ def charts() -> list[dict]:
                  "custom_form_data": {}, "time_range": "No filter", **spec["query"]}
         context = {"datasource": {"id": 0, "type": "table"}, "force": False, "queries": [query],
                    "form_data": params, "result_format": "json", "result_type": "full"}
-        out.append({"slice_name": spec["name"], "description": spec["description"], "certified_by": None,
+        out.append((spec["dataset"], {"slice_name": spec["name"], "description": spec["description"], "certified_by": None,
                     "certification_details": None, "viz_type": spec["viz_type"], "params": params,
                     "query_context": json.dumps(context, ensure_ascii=False, sort_keys=True),
                     "cache_timeout": None, "uuid": uid("chart", spec["name"]), "version": "1.0.0",
-                    "dataset_uuid": uid("dataset", spec["dataset"])})
+                    "dataset_uuid": uid("dataset", spec["dataset"])}))
     return out
 
 
@@ -155,23 +164,20 @@ def dashboard(chart_list: list[dict]) -> dict:
                       "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
                       "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
                       "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": DASHBOARD}}}
-    rows = [[chart_list[0], chart_list[1]], [chart_list[2]]]
+    rows = [[(1, chart_list[0]), (2, chart_list[1])], [(3, chart_list[2])]]  # (chartId, chart)
     for r, row in enumerate(rows):
         row_id = f"ROW-{r + 1}"
         position["GRID_ID"]["children"].append(row_id)
         position[row_id] = {"type": "ROW", "id": row_id, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
                             "meta": {"background": "BACKGROUND_TRANSPARENT"}}
-        for c, chart in enumerate(row):
+        for c, (number, chart) in enumerate(row):
             chart_id = f"CHART-{r + 1}{c + 1}"
             position[row_id]["children"].append(chart_id)
             position[chart_id] = {"type": "CHART", "id": chart_id, "children": [],
                                   "parents": ["ROOT_ID", "GRID_ID", row_id],
                                   "meta": {"width": 12 // len(row), "height": 60, "sliceName": chart["slice_name"],
-                                           "uuid": chart["uuid"], "chartId": chart_list.index(chart) + 1}}
-    ranking, scorecard = DATASETS
-    # the ids in `excluded` are the position's chartId values (1-3); Superset maps them on import
-    metadata = {"native_filter_configuration": [_filter("Year", ranking, "year", PCI_YEAR, [3]),
-                                                _filter("Province", scorecard, "province_name", PROVINCE, [1, 2])],
+                                           "uuid": chart["uuid"], "chartId": number}}
+    metadata = {"native_filter_configuration": [_filter(*spec) for spec in FILTERS],
                 "color_scheme": "", "refresh_frequency": 0, "expanded_slices": {}, "label_colors": {},
                 "shared_label_colors": [], "color_scheme_domain": [], "cross_filters_enabled": False,
                 "timed_refresh_immune_slices": [], "default_filters": "{}", "chart_configuration": {},
@@ -190,19 +196,19 @@ def bundle() -> dict[str, dict]:
              "databases/governance_mirror.yaml": database()}
     for name in DATASETS:
         files[f"datasets/governance_mirror/{name}.yaml"] = dataset(models[name])
-    for name, column in (("mart_pci_provincial_ranking", "year"), ("mart_province_scorecard", "province_name")):
-        assert column in {c["name"] for c in models[name]["columns"]}, (name, column)  # the filters' columns
-    chart_list = charts()
-    for chart in chart_list:  # every column a chart or filter names is a column of its dataset
-        dataset_name = next(n for n in DATASETS if uid("dataset", n) == chart["dataset_uuid"])
-        known = {c["name"] for c in models[dataset_name]["columns"]}
-        named = set(re.findall(r'"(?:column_name|sqlExpression|col)": "(\w+)"', chart["query_context"]))
-        named |= set(chart["params"].get("all_columns", [])) | {chart["params"].get("x_axis") or "year"}
-        if named - known:
-            raise SystemExit(f"make_superset_assets: error: chart {chart['slice_name']!r} names columns "
-                             f"{sorted(named - known)} that {dataset_name} does not have ({MODELS})")
+    placed = charts()
+    named = [(f"filter {name!r}", dataset_name, {column}) for name, dataset_name, column, _d, _x in FILTERS]
+    for dataset_name, chart in placed:
+        columns = set(re.findall(r'"(?:column_name|sqlExpression|col)": "(\w+)"', chart["query_context"]))
+        columns |= set(chart["params"].get("all_columns", [])) | {chart["params"].get("x_axis")} - {None}
+        named.append((f"chart {chart['slice_name']!r}", dataset_name, columns))
         files[f"charts/{chart['slice_name'].replace(' ', '_').replace(chr(39), '')}.yaml"] = chart
-    files["dashboards/governance_rankings.yaml"] = dashboard(chart_list)
+    for what, dataset_name, columns in named:  # every column a chart or filter names is one of its dataset
+        unknown = columns - {c["name"] for c in models[dataset_name]["columns"]}
+        if unknown:
+            raise SystemExit(f"make_superset_assets: error: {what} names columns {sorted(unknown)} that "
+                             f"{dataset_name} does not have ({MODELS})")
+    files["dashboards/governance_rankings.yaml"] = dashboard([chart for _dataset, chart in placed])
     return files
 
 
@@ -221,12 +227,7 @@ def main() -> None:
         target = staging / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render(document), encoding="utf-8")
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, out)
     print(f"wrote {len(files)} files to {out}")
 
 

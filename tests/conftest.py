@@ -407,6 +407,25 @@ def pg_cluster():
         shutil.rmtree(base, ignore_errors=True)
 
 
+# ------------------------------------------------------------------ other programs' own environments
+def cached_venv(folder: Path, *install: str, timeout: float = 900) -> Path:
+    """A separate Python environment under .cache/ (an older DuckDB as a BI tool ships it, Superset
+    from its own lock), installed once with `uv pip install INSTALL...` and reused while those
+    arguments stay the same; an interrupted install is finished in place. Returns its bin folder."""
+    import subprocess
+    import sys
+
+    marker = folder / "installed"
+    wanted = " ".join(install) + "\n"
+    if not marker.exists() or marker.read_text() != wanted:
+        uv = Path(sys.executable).parent / "uv"
+        subprocess.run([str(uv), "venv", "-q", "--allow-existing", "--python", sys.executable, str(folder)], check=True)
+        subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "--python", str(folder / "bin" / "python"),
+                        *install], check=True, timeout=timeout)
+        marker.write_text(wanted)
+    return folder / "bin"
+
+
 # ------------------------------------------------------------------ the command line, as a user runs it
 def govwh(settings: Settings, *args: str, env: dict | None = None, timeout: float = 300):
     """Run `python -m ingest ARGS` in a real process against a settings' data folder."""

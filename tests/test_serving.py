@@ -20,7 +20,7 @@ from ingest import pipeline
 from ingest.exports import FACTS_XLSX_NAME, XLSX_NAME, export_all, exports_dir
 from ingest.publish import last_publish, previous_path, publish, rollback
 
-from conftest import MARTS, curated_copy, file_sha256, make_settings, query, table_fingerprints, write_curated
+from conftest import MARTS, cached_venv, curated_copy, file_sha256, make_settings, query, table_fingerprints, write_curated
 
 
 def _env(settings):
@@ -538,17 +538,7 @@ def _duckdb_client(version: str) -> Path:
     """A separate Python environment with an older DuckDB from PyPI (as a BI tool or the CLI ships)."""
     from ingest.config import REPO_ROOT
 
-    env = REPO_ROOT / ".cache" / "duckdb-clients" / version
-    python = env / "bin" / "python"
-    uv = Path(sys.executable).parent / "uv"
-    if not python.exists():
-        subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(env)], check=True)
-    probe = subprocess.run([str(python), "-c", "import duckdb; print(duckdb.__version__)"], capture_output=True, text=True)
-    if probe.stdout.strip() != version:
-        subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "--python", str(python), f"duckdb=={version}"],
-                       check=True,
-                       timeout=600)
-    return python
+    return cached_venv(REPO_ROOT / ".cache" / "duckdb-clients" / version, f"duckdb=={version}", timeout=600) / "python"
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import requests
 from ingest import pipeline
 from ingest.config import REPO_ROOT
 
-from conftest import _free_port, query
+from conftest import _free_port, cached_venv, query
 
 pytestmark = pytest.mark.bi
 
@@ -34,17 +33,8 @@ DATABASE = "superset_governance"
 def _superset_env() -> Path:
     """Superset's own environment, keyed on its lock file (installed once, reused from .cache/)."""
     lock = SUPERSET_DIR / "requirements.lock"
-    env = REPO_ROOT / ".cache" / "superset" / hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
-    python = env / "bin" / "python"
-    uv = Path(sys.executable).parent / "uv"
-    if not (env / "installed").exists():
-        # an interrupted install is finished in place (no marker yet): the cache is only a cache
-        subprocess.run([str(uv), "venv", "-q", "--allow-existing", "--python", sys.executable, str(env)], check=True)
-        subprocess.run([str(uv), "pip", "install", "-q", "--compile-bytecode", "--python", str(python), "-r", str(lock)],
-                       check=True,
-                       timeout=900)
-        (env / "installed").write_text("ok\n")
-    return env
+    folder = REPO_ROOT / ".cache" / "superset" / hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+    return cached_venv(folder, "-r", str(lock)).parent
 
 
 def _wait(what: str, check, timeout: float, proc: subprocess.Popen, log: Path, interval: float = 2.0):
@@ -208,6 +198,7 @@ def test_a_changed_reader_password_reaches_superset_at_the_next_import_and_a_bad
     """The mirror sets bi_reader's password at every serving run; the next start (start.sh runs
     import_assets.py) must hand the new one to Superset, replacing the imported connection."""
     import psycopg
+    from psycopg import sql
 
     base, _, _, env = superset
     api = _api(base)
@@ -216,7 +207,7 @@ def test_a_changed_reader_password_reaches_superset_at_the_next_import_and_a_bad
                  .json()["result"] if c["slice_name"] == "PCI ranking")
     rotated = "synthetic-rotated-reader-pw"
     with psycopg.connect(postgres, autocommit=True) as con:
-        con.execute(f"alter role bi_reader password '{rotated}'")  # a synthetic literal, no user input
+        con.execute(sql.SQL("alter role bi_reader password {}").format(sql.Literal(rotated)))
     chart_detail = api.get(f"{base}/api/v1/chart/{chart}", timeout=30).json()["result"]
     stale = api.post(base + "/api/v1/chart/data", json={**json.loads(chart_detail["query_context"]), "force": True},
                      timeout=120)
