@@ -11,7 +11,8 @@ UV_VERSION := 0.13.9
 run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints where the warehouse is
 	$(BIN)/python -m ingest run
 
-# Tests run in parallel (pytest-xdist): the embedded warehouse is built once per run and shared.
+# Tests run in parallel (pytest-xdist): the embedded warehouse is built once per run and shared. Three
+# workers on two cores: while one waits (a subprocess, a lock), the others compute (make check 2:40 -> 2:13).
 WORKERS ?= 3
 CHECK_MARKERS := not airflow and not postgres and not browser and not slow and not bi
 test: $(STAMP)  ## every test but Superset's (real HTTP server, DuckDB, Airflow scheduler, PostgreSQL, Chromium)
@@ -21,7 +22,7 @@ test-bi: $(STAMP)  ## the Superset dashboard test (installs Superset into .cache
 	$(BIN)/python -m pytest -m bi
 
 check: $(STAMP)  ## the fast inner loop: every test but the heavy groups (airflow, postgres, browser, slow, bi)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "$(CHECK_MARKERS)"
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "$(CHECK_MARKERS)"
 
 airflow: $(STAMP)  ## the real Airflow UI on http://127.0.0.1:8080: api-server, scheduler, dag-processor, triggerer
 	$(BIN)/python -m ingest airflow

@@ -231,7 +231,7 @@ def _write_rankings(site: Site, con) -> None:
     indicators = _indicators(con)
     drawn, attribution = _map_units(), map_asset()["attribution"]
     coverage = _rows(con, """select indicator_code, level, year, greatest(units_with_figure, units_with_rank) as units_held,
-            units_with_figure, units_ranked, is_complete
+            units_with_figure, units_ranked, coalesce(units_no_data, 0) as units_no_data, is_complete
         from marts.mart_coverage where component_code = 'overall' and indicator_code in ('par_index', 'sipas', 'pci', 'papi')
         and level in ('province', 'ministry') order by indicator_code, level, year""")
     summaries = {(r["indicator_code"], r["level"], r["year"]): r for r in _rows(con, """
@@ -262,6 +262,8 @@ def _write_rankings(site: Site, con) -> None:
                     r["unit_page"] = _unit_page(level, r["unit_key"])
                     r["source_type"] = r["value_source_type"]
                     r["caveat"] = _caveat(r)
+                    if r["rank_publication_id"] in (None, r["value_publication_id"]):
+                        r["rank_source_url"] = None  # the rank comes from the value's own source
                 scored = [r for r in rows if r["score"] is not None]
                 bands = any(r["rank_best"] is not None for r in rows)
                 spec = None
@@ -285,8 +287,8 @@ def _write_rankings(site: Site, con) -> None:
                     if level == "province" else None
                 site.write(f"ranking/{slug}-{c['year']}.html", "ranking.html", title=f"{SHORT[ind]} {c['year']}",
                            charts=bool(spec), spec=spec, rows=rows, name_en=meta["name_en"], name_vi=meta["name_vi"],
-                           year=c["year"], level_label=LEVEL_LABEL[level], units_with_figure=c["units_with_figure"],
-                           units_ranked=c["units_ranked"], is_complete=c["is_complete"],
+                           year=c["year"], level_label=LEVEL_LABEL[level], units_held=c["units_held"],
+                           units_no_data=c["units_no_data"], units_ranked=c["units_ranked"], is_complete=c["is_complete"],
                            published_average=summary.get("published_average"), mean_score=summary.get("mean_score"),
                            previous_year=summary.get("previous_year"), bands=bands, maps=bool(table_map),
                            map_spec=_json(table_map) if table_map else None, map_info=table_map,

@@ -57,6 +57,21 @@ def test_ministerial_par_index_2023_is_complete_and_reconciles(built_warehouse):
     assert leader == [("MOJ", "Bộ Tư pháp", 89.95, 1)]
 
 
+def test_published_aggregates_compare_like_with_like_and_only_complete_tables(built_warehouse):
+    """A published median sits beside the computed median (difference = computed_value - published),
+    and a partial table (2-13 of 63 units) gets no computed "mean" to be read as a national one."""
+    kinds = query(built_warehouse, """
+        select aggregate_kind, table_is_complete, count(*), count(computed_value), count(difference),
+               count(*) filter (where difference = computed_value - published_value)
+        from marts.mart_published_aggregates where aggregate_scope is null group by all order by all""")
+    assert kinds == [("max", True, 33, 33, 33, 33), ("mean", False, 29, 0, 0, 0), ("mean", True, 4, 4, 4, 4),
+                     ("median", False, 3, 0, 0, 0), ("median", True, 33, 33, 33, 33), ("min", True, 33, 33, 33, 33)]
+    (median,) = query(built_warehouse, """select round(computed_value, 6) = round(computed_median, 6)
+        and round(computed_value, 6) <> round(computed_mean, 6) from marts.mart_published_aggregates
+        where indicator_code = 'pci' and year = 2019 and component_code = 'overall' and aggregate_kind = 'median'""")[0]
+    assert median
+
+
 def test_conflicts_mart_lists_the_disagreements_named_by_the_sources_readme(built_warehouse):
     rows = query(built_warehouse, """
         select indicator_code, year, unit_name, least(value_a, value_b), greatest(value_a, value_b)

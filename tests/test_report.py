@@ -301,6 +301,34 @@ def test_todays_34_provinces_map_is_labelled_not_an_official_ranking(browser, se
         page.close()
 
 
+def _page_text(folder: Path, path: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", (folder / path).read_text(encoding="utf-8")).split())
+
+
+def test_ranking_pages_say_how_many_were_ranked_and_where_each_rank_comes_from(site, built_warehouse):
+    """Sentences stay apart; "N of M" counts the units held against the units ranked (less those printed
+    without a score), and says so where no source records M; a rank read from a news page's order
+    of listing links that page, beside the publisher's file its score comes from."""
+    folder, _ = site
+    assert not re.search(r"\d\.(Rank changes|Average computed|A new series)", _page_text(folder, "ranking/pci-province-2016.html"))
+    papi = _page_text(folder, "ranking/papi-province-2018.html")
+    assert "61 of 61 units ranked that year are in the warehouse (2 more printed without a score, so unranked)" in papi
+    assert "Rank changes compare" not in papi and "A new series starts in 2018" in papi
+    (ranked,) = query(built_warehouse, """select count(rank) from marts.fct_rankings where indicator_code = 'par_index'
+        and level = 'province' and year = 2020 and component_code = 'overall'""")[0]
+    assert ranked > 0 and f"{ranked} of 63 units ranked" in _page_text(folder, "ranking/par_index-province-2020.html")
+    assert "10 of ? units ranked that year are in the warehouse (how many were ranked that year is recorded in no " \
+           "source the warehouse holds)" in _page_text(folder, "ranking/sipas-province-2015.html")
+    quang_ninh = _page_text(folder, "province/22.html")
+    assert "SIPAS 2015 85.18 3 of ? · secondary SIPAS 2017 92.88 5 of 63 · secondary" in quang_ninh  # no "▼ 2"
+    listed = query(built_warehouse, """select rank_source_url, value_source_type from marts.fct_rankings
+        where indicator_code = 'papi' and year = 2019 and component_code = 'overall' and rank_source = 'order_of_listing'""")
+    html = (folder / "ranking" / "papi-province-2019.html").read_text(encoding="utf-8")
+    assert len(listed) == 3 and {t for _, t in listed} == {"publisher_file"}
+    for url, _ in listed:
+        assert f'rank: <a href="{url}" rel="external noopener noreferrer">news</a> <span class="note">(order of listing)' in html
+
+
 def test_the_downloads_page_links_every_export_of_the_warehouse(warehouse_copy, site):
     """downloads.html lists every mart with its row count and description, and each of its links
     (CSV, Parquet, the workbook, datapackage.json) opens a file the export wrote; a site whose

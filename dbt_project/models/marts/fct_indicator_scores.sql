@@ -77,6 +77,7 @@ select
     l.landed_sha256,
     r.rank_publication_id,
     r.rank_source_type,
+    rl.source_url as rank_source_url,
     r.rank_from_wording,
     r.rank_derived,
     r.rank_from_order_of_listing,
@@ -86,4 +87,5 @@ from value_pick as v
 left join rank_pick as r using (indicator_code, level, unit_key, component_code, year)
 left join conflicted as k using (indicator_code, level, unit_key, component_code, year)
 join lineage as l on l.publication_id = v.publication_id
+left join lineage as rl on rl.publication_id = r.rank_publication_id
 where v.pick = 1

@@ -3,7 +3,8 @@
 -- rank for a unit but the warehouse holds the table completely (PCI sub-indices, PAPI
 -- dimensions and totals from the workbooks), it is computed the way publishers rank: by score,
 -- ties share a rank and the next rank is skipped, and only where every rank printed for that
--- table (a news page's "Bến Tre first") agrees with the scores' order. rank_source says which, and says
+-- table (a news page's "Bến Tre first") agrees with the scores' order. rank_source says which (and
+-- order_of_listing for a place read from the order a page lists units in, not a printed rank), and says
 -- publisher_order where the publisher printed the table sorted on the score (VCCI's 2008-2016
 -- sub-index columns, seeds/publisher_sorted_tables.csv). No rank is ever computed from a partial
 -- table.
@@ -17,7 +18,8 @@ with ranked_indicators as (
 ),
 scores as (  -- what ranking needs: narrow rows through the windows and joins; the rest of each fact
                 -- is joined once, at the end
-    select indicator_code, level, year, component_code, unit_key, value, published_rank, ci_low, ci_high
+    select indicator_code, level, year, component_code, unit_key, value, published_rank, ci_low, ci_high,
+           rank_from_order_of_listing
     from {{ ref('fct_indicator_scores') }}
     where level in ('province', 'ministry') and indicator_code in (select indicator_code from ranked_indicators)
 ),
@@ -52,7 +54,8 @@ ranked as (
     select
         s.indicator_code, s.level, s.year, s.component_code, s.unit_key, s.ci_low, s.ci_high,
         coalesce(s.published_rank, c.computed_rank)::integer as rank,
-        case when s.published_rank is not null then 'published'
+        case when s.published_rank is not null and s.rank_from_order_of_listing then 'order_of_listing'
+             when s.published_rank is not null then 'published'
              when c.computed_rank is not null and st.year is not null then 'publisher_order'
              when c.computed_rank is not null then 'computed_from_complete_table' end as rank_source,
         (y.units_ranked - coalesce(t.units_no_data, 0))::integer as units_ranked,  -- less units printed as no data
@@ -109,8 +112,8 @@ select
     b.rank_best::integer as rank_best,
     b.rank_worst::integer as rank_worst,
     r.units_ranked,
-    case when r.rank is not null and r.units_ranked is not null
-         then r.rank || ' of ' || r.units_ranked end as rank_label,
+    -- "? " where the number of units ranked is recorded nowhere the warehouse reads (SIPAS 2015)
+    case when r.rank is not null then r.rank || ' of ' || coalesce(r.units_ranked::varchar, '?') end as rank_label,
     f.tier,
     r.table_is_complete,
     case when r.table_is_complete and r.rank is not null and r.units_ranked > 1
@@ -119,7 +122,9 @@ select
     p.previous_ranked_year,
     prev.rank as previous_rank,
     prev.units_ranked as previous_units_ranked,
-    (prev.rank - r.rank)::integer as rank_change,
+    -- no change against (or from) a table of unknown size: "3rd of ?" to "5th of 63" is no move of 2
+    case when r.units_ranked is not null and prev.units_ranked is not null
+         then (prev.rank - r.rank)::integer end as rank_change,
     f.rank_from_wording,
     f.rank_derived,
     f.rank_from_order_of_listing,
@@ -128,6 +133,8 @@ select
     f.value_publication_id,
     f.value_source_url,
     f.rank_publication_id,
+    f.rank_source_type,
+    f.rank_source_url,
     c.current_province_key
 from ranked as r
 join {{ ref('fct_indicator_scores') }} as f

@@ -3,6 +3,10 @@
 -- computes from its own figures (for a region: the mean of that year's provinces of the region). Where the table is complete, a simple published
 -- mean must match the computed mean within rounding (a dbt test fails otherwise); tolerance is
 -- half a unit of the published precision plus 0.005 for the inputs' own 2-decimal rounding.
+-- computed_value is the warehouse's statistic of the published one's kind (mean, median, min, max;
+-- a region's mean) and difference = computed_value - published_value
+-- (tests/assert_published_aggregates_arithmetic.sql).
+{% set compared = "coalesce(c.is_complete, false) and (a.aggregate_scope is null or a.region_code is not null)" %}
 with stats as (
     select indicator_code, level, year, component_code,
            avg(value::decimal(38, 16))::double as computed_mean, median(value) as computed_median,
@@ -67,17 +71,15 @@ select
     a.is_flagged, a.note, a.publication_id, a.source_type, a.source_url,
     coalesce(c.is_complete, false) as table_is_complete,
     c.units_ranked,
-    -- a region's own mean only where the provincial table is complete (a partial table's regional
-    -- mean would compare unlike with like)
-    case when a.aggregate_scope is null or coalesce(c.is_complete, false) then a.units_in_mean end as units_in_mean,
-    case when a.aggregate_scope is null or coalesce(c.is_complete, false) then a.computed_mean end as computed_mean,
-    case when a.aggregate_scope is null or coalesce(c.is_complete, false) then a.computed_median end as computed_median,
-    case when a.aggregate_scope is null or coalesce(c.is_complete, false) then a.computed_value - a.value end
-        as difference,
+    -- the warehouse's own figures only where it holds the whole table (for a region: the whole
+    -- provincial table, and a region a seed names): the mean of 2-13 units of a partial table is
+    -- no national mean, and set beside a published one it would read as a comparison
+    case when {{ compared }} then a.units_in_mean end as units_in_mean,
+    case when {{ compared }} then a.computed_mean end as computed_mean,
+    case when {{ compared }} then a.computed_median end as computed_median,
+    case when {{ compared }} then a.computed_value end as computed_value,
+    case when {{ compared }} then a.computed_value - a.value end as difference,
     a.tolerance,
-    case
-        when not coalesce(c.is_complete, false) or (a.aggregate_scope is not null and a.region_code is null) then null
-        else abs(a.computed_value - a.value) <= a.tolerance
-    end as reconciles
+    case when {{ compared }} then abs(a.computed_value - a.value) <= a.tolerance end as reconciles
 from computed as a
 left join {{ ref('mart_coverage') }} as c using (indicator_code, level, year, component_code)
