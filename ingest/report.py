@@ -204,7 +204,10 @@ def ranking_map(rows: list[dict], units_ranked: int | None, drawn: set[str]) -> 
         def cls(r):
             return 4 - sum(r["score"] >= c for c in cuts)
         bounds = [values[0], *cuts, values[-1]]
-        legend = [f"score {bounds[4 - i]:.2f}-{bounds[5 - i]:.2f}" for i in range(5)]
+        # a class holds its low bound, not its high one (that is the next class's low bound): the best
+        # class "66.93-75.09", the next "64.27 to under 66.93", so no printed bound sits in two classes
+        legend = [f"score {bounds[4]:.2f}-{bounds[5]:.2f}"] + \
+            [f"score {bounds[4 - i]:.2f} to under {bounds[5 - i]:.2f}" for i in range(1, 5)]
     fills, titles, classes = {}, {}, {}
     for r in shown:
         c = cls(r)
@@ -341,9 +344,11 @@ def _history_spec(history: list[dict]) -> str | None:
         data.append({"type": "scatter", "mode": "lines+markers", "name": label, "x": span,
                      "y": [ranks.get(y) for y in span], "connectgaps": False,
                      "hovertemplate": label + " %{x}: rank %{y}<extra></extra>"})
+    worst = max(h["rank"] for hs in by_ind.values() for h in hs)
+    step = 1 if worst <= 12 else 5 if worst <= 70 else 10  # whole ranks only: no tick at rank 1.5
     return _json({"data": data, "layout": {"height": 380, "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
                                            "yaxis": {"autorange": "reversed", "title": {"text": "rank"},
-                                                     "zeroline": False},
+                                                     "zeroline": False, "tick0": 0, "dtick": step},
                                            "xaxis": {"dtick": 1}, "legend": {"orientation": "h"}}})
 
 
@@ -481,16 +486,45 @@ def _write_coverage(site: Site, con) -> None:
                publications=publications)
 
 
+def _figure(value) -> str:
+    """A conflicting figure as printed, to at most 4 decimals (a workbook's unrounded 46.66279220581055
+    reads 46.6628): enough to see the disagreement, no float noise."""
+    if value is None:
+        return ""
+    return f"{value:.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
 def _write_conflicts(site: Site, con) -> None:
-    rows = []
-    for c in _rows(con, "select * from marts.mart_conflicts order by indicator_code, year, unit_name"):
+    """One row per fact the sources disagree on (mart_conflicts has one per disagreeing pair: three
+    sources of one fact make two or three pairs), every source's figure in it, and the figure the
+    preference rule picked, with its source (which may be a third source that agrees with one side)."""
+    facts: dict[tuple, dict] = {}
+    for c in _rows(con, """select c.*, f.value_publication_id, f.rank_publication_id, f.value as preferred_value,
+            f.published_rank as preferred_rank, f.value_source_type, f.value_source_url, f.rank_source_type,
+            f.rank_source_url
+        from marts.mart_conflicts c join marts.fct_indicator_scores f using (indicator_code, level, unit_key, component_code, year)
+        order by c.indicator_code, c.year, c.unit_name, c.component_code, c.conflict_kind"""):
         is_value = c["conflict_kind"] == "value"
-        rows.append({"indicator": SHORT.get(c["indicator_code"], c["indicator_code"]), "component": c["component_code"],
-                     "year": c["year"], "unit_name": c["unit_name"], "unit_page": _unit_page(c["level"], c["unit_key"]),
-                     "kind": c["conflict_kind"], "a": c["value_a"] if is_value else c["rank_a"],
-                     "b": c["value_b"] if is_value else c["rank_b"], "url_a": c["source_url_a"], "type_a": c["source_type_a"],
-                     "url_b": c["source_url_b"], "type_b": c["source_type_b"],
-                     "preferred": {"a": "A", "b": "B"}.get(c["preferred_side"], "")})
+        key = (c["indicator_code"], c["level"], c["unit_key"], c["component_code"], c["year"], c["conflict_kind"])
+        fact = facts.get(key)
+        if fact is None:
+            fact = facts[key] = {
+                "indicator": SHORT.get(c["indicator_code"], c["indicator_code"]), "component": c["component_code"],
+                "year": c["year"], "unit_name": c["unit_name"], "unit_page": _unit_page(c["level"], c["unit_key"]),
+                "kind": c["conflict_kind"], "sources": {},
+                "preferred": _figure(c["preferred_value"] if is_value else c["preferred_rank"]),
+                "preferred_url": c["value_source_url"] if is_value else c["rank_source_url"],
+                "preferred_type": c["value_source_type"] if is_value else c["rank_source_type"],
+                "preferred_id": c["value_publication_id"] if is_value else c["rank_publication_id"]}
+        for side in ("a", "b"):
+            fact["sources"][c[f"publication_{side}"]] = {
+                "figure": _figure(c[f"value_{side}"] if is_value else c[f"rank_{side}"]),
+                "url": c[f"source_url_{side}"], "type": c[f"source_type_{side}"]}
+    rows = []
+    for fact in facts.values():
+        fact["sources"] = [dict(s, preferred=pub == fact["preferred_id"]) for pub, s in sorted(
+            fact["sources"].items(), key=lambda item: (item[0] != fact["preferred_id"], item[1]["figure"], item[0]))]
+        rows.append(fact)
     site.write("conflicts.html", "conflicts.html", title="Conflicts", charts=False, rows=rows)
 
 
@@ -538,6 +572,7 @@ def _write_today(site: Site, con) -> None:
     """PCI and PAPI regrouped onto today's 34 provinces (marts.mart_scores_current_provinces), with a
     map of the 34 units: NOT an official ranking, and every page element says so."""
     tables = []
+    names = dict(con.execute("select province_key, province_name from marts.dim_province").fetchall())
     for ind in ("pci", "papi"):
         latest = con.execute("""select max(year) from marts.mart_scores_current_provinces
             where indicator_code = ? and component_code = 'overall' and unofficial_rank is not null""",
@@ -551,6 +586,9 @@ def _write_today(site: Site, con) -> None:
             join marts.dim_province d on d.province_key = m.current_province_key
             where m.indicator_code = ? and m.component_code = 'overall' and m.year = ? order by m.unofficial_rank""",
                      [ind, latest])
+        for r in rows:  # the provinces of that year by name (and page), not by GSO code
+            r["members"] = [{"name": names.get(k, k), "page": _unit_page("province", k)}
+                            for k in (r["province_keys"] or "").split(",") if k]
         spec = ranking_map([{**r, "unit_key": r["map_key"], "rank": None} for r in rows], None,
                            set(map_asset()["units"]["34"]))
         spec["set"] = "34"

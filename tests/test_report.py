@@ -329,6 +329,46 @@ def test_ranking_pages_say_how_many_were_ranked_and_where_each_rank_comes_from(s
         assert f'rank: <a href="{url}" rel="external noopener noreferrer">news</a> <span class="note">(order of listing)' in html
 
 
+def test_the_conflicts_page_has_one_row_per_fact_every_source_and_the_preferred_figure(site, built_warehouse):
+    folder, _ = site
+    html = (folder / "conflicts.html").read_text(encoding="utf-8")
+    rows = [" ".join(re.sub(r"<[^>]+>", " ", r).split()) for r in re.findall(r"<tr>.*?</tr>", html, re.S)][1:]
+    facts = query(built_warehouse, """select count(distinct (indicator_code, level, unit_key, component_code, year, conflict_kind)),
+        count(*) from marts.mart_conflicts""")[0]
+    assert len(rows) == facts[0] < facts[1]  # pairs of one fact (three sources) make one row
+    assert all(re.search(r" \d+(\.\d+)? [a-z_]+$", r) for r in rows), rows  # a preferred figure and its source, always
+    assert not re.search(r"\d\.\d{5,}", " ".join(rows))  # no float noise
+    papi = next(r for r in rows if r.startswith("PAPI overall 2019 Quảng Ninh"))
+    assert papi == ("PAPI overall 2019 Quảng Ninh value 46.6628 ( publisher_file ) preferred ; 44.66 ( news ); "
+                    "46.66 ( news ) 46.6628 publisher_file")
+
+
+def test_rank_history_charts_tick_whole_ranks_only(site):
+    """A ministry's rank history (ranks 1-4) had ticks at rank 1.5 and 2.5; a province's (1-63) ticks every 5."""
+    import json
+
+    folder, _ = site
+
+    def axis(path):
+        html = (folder / path).read_text(encoding="utf-8")
+        spec = re.search(r'<script type="application/json" id="history-spec">(.*?)</script>', html, re.S).group(1)
+        return json.loads(spec)["layout"]["yaxis"]
+
+    assert axis("ministry/MOF.html")["dtick"] == 1 and axis("province/22.html")["dtick"] == 5
+
+
+def test_today_names_the_provinces_of_the_year_and_its_legend_classes_do_not_overlap(site):
+    folder, _ = site
+    text = _page_text(folder, "today.html")
+    assert "2 Đà Nẵng 67.92 65.72–70.12 Đà Nẵng , Quảng Nam 3" in text  # not "48,49"
+    assert not re.search(r"\d\d,\d\d", text)
+    html = (folder / "today.html").read_text(encoding="utf-8")
+    assert '<a href="province/48.html">Đà Nẵng</a>, <a href="province/49.html">Quảng Nam</a>' in html
+    # PCI 2020's five classes, best first: each holds its low bound; its high bound is the better class's low one
+    assert ("score 66.93-75.09 score 64.27 to under 66.93 score 63.15 to under 64.27 score 62.43 to under 63.15 "
+            "score 61.22 to under 62.43 not in this table") in text
+
+
 def test_the_downloads_page_links_every_export_of_the_warehouse(warehouse_copy, site):
     """downloads.html lists every mart with its row count and description, and each of its links
     (CSV, Parquet, the workbook, datapackage.json) opens a file the export wrote; a site whose
