@@ -145,7 +145,8 @@ from unioned;
 -- which the same table (same series: never across a series break) ranked anyone, the unit's rank
 -- that year (none if it had none) and the change (previous - current; up is positive), as
 -- fct_rankings has it. One window over each unit's rows in ranked years, no self-join: the unit's
--- previous such row counts only if it is the table's previous ranked year. One row per ranked figure.
+-- previous such row counts only if it is the table's previous ranked year; no change where either
+-- table's number of units ranked is unknown (SIPAS 2015). One row per ranked figure.
 create table lean.rank_changes as
 with ranked_tables as (
     select indicator_code, level, component_code, year,
@@ -156,8 +157,10 @@ with ranked_tables as (
 ),
 unit_rows as (
     select r.indicator_code, r.level, r.component_code, r.year, r.unit_key, r.rank, t.previous_ranked_year,
+           r.units_ranked,
            lag(r.year) over u as unit_previous_year,
-           lag(r.rank) over u as unit_previous_rank
+           lag(r.rank) over u as unit_previous_rank,
+           lag(r.units_ranked) over u as unit_previous_units_ranked
     from lean.rankings as r
     join ranked_tables as t using (indicator_code, level, component_code, year)
     window u as (partition by r.indicator_code, r.level, r.component_code, r.series_first_year, r.unit_key
@@ -165,7 +168,9 @@ unit_rows as (
 )
 select indicator_code, level, component_code, year, unit_key, rank, previous_ranked_year,
        case when unit_previous_year = previous_ranked_year then unit_previous_rank end as previous_rank,
-       (case when unit_previous_year = previous_ranked_year then unit_previous_rank end - rank)::integer
+       -- no change against (or from) a table whose size no source records
+       (case when unit_previous_year = previous_ranked_year and units_ranked is not null
+                  and unit_previous_units_ranked is not null then unit_previous_rank end - rank)::integer
            as rank_change
 from unit_rows
 where rank is not null;

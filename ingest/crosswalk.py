@@ -38,6 +38,19 @@ from .parsers.guards import UNIT_BOUNDS
 
 CROSSWALK = "subindicator_crosswalk.csv"
 ITEMS = "subindicators.csv"
+
+_CODE_ONLY = re.compile(r"\(mean\) ?([A-Za-z]\d{2,4}[A-Za-z]?)")
+
+
+def item_name(header: str) -> str:
+    """The name a survey item is listed under (dim_subindicator.name_en): its header, except where a
+    publisher's file heads the column with nothing but a questionnaire variable ("(mean) a001" in
+    UNDP's PAPI 2019 indicators): then the name says so, rather than passing a variable off as a
+    question. The header itself stays in the crosswalk, which is what parsers match."""
+    text = " ".join(header.split())
+    code = _CODE_ONLY.fullmatch(text)
+    return f"Questionnaire item {code.group(1)} (a mean; the publisher's file names it by its code only)" \
+        if code else text
 ITEM_FIELDS = ["indicator", "subindicator_code", "parent_code", "name_en", "unit_of_measure", "unit_basis",
                "direction", "first_year", "last_year"]
 CROSSWALK_FIELDS = ["indicator", "year", "sheet", "column_header", "occurrence", "subindicator_code"]
@@ -275,7 +288,7 @@ def apply(pub_id: str, review_file: Path, settings: Settings, file: Path | None 
                 if c.unit not in UNIT_BOUNDS:
                     raise CrosswalkError(f"{where}: unit {c.unit!r} is not one of {sorted(UNIT_BOUNDS)}")
                 item = {"indicator": pub.indicator, "subindicator_code": code, "parent_code": c.parent,
-                        "name_en": " ".join(c.header.split()), "unit_of_measure": c.unit, "unit_basis": c.basis,
+                        "name_en": item_name(c.header), "unit_of_measure": c.unit, "unit_basis": c.basis,
                         "direction": "", "first_year": str(pub.year), "last_year": str(pub.year)}
                 known[(pub.indicator, code)] = item
                 new_items.append(item)

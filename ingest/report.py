@@ -148,7 +148,7 @@ def _write_site(site: Site, settings: Settings, staging: Path) -> None:
     site.writing = staging / "assets" / "plotly.min.js"
     shutil.copyfile(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", site.writing)
     static = Path(__file__).parent / "static"
-    for name in ("site.css", "site.js"):
+    for name in ("site.css", "site.js", "search.js"):
         site.writing = staging / "assets" / name
         shutil.copyfile(static / name, site.writing)
     # the province boundaries (scripts/make_map_asset.py), as a script so maps draw from file:// too
@@ -167,10 +167,31 @@ def _write_site(site: Site, settings: Settings, staging: Path) -> None:
     finally:
         con.close()
     _write_changes(site, settings)
+    _write_search_index(site, staging)
+
+
+def _write_search_index(site: Site, staging: Path) -> None:
+    """assets/search-index.js for the search box on every page (assets/search.js): each folded
+    province name or alias the resolver accepts (ingest/names.py: with or without diacritics, old
+    names, "TP HCM") -> the provinces with a page it can mean, with the years each existed. The
+    page folds what a reader types exactly as names.fold and strip_prefix do (tests compare them)."""
+    from .names import PROVINCE_PREFIXES, provinces
+
+    registry = provinces()
+    pages = {p.stem for p in (staging / "province").glob("*.html")}
+    units = {key: {"name": u.name, "page": f"province/{key}.html",
+                   "years": f"{u.valid_from.year if u.valid_from else ''}-{u.valid_to.year if u.valid_to else ''}"}
+             for key, u in registry.units.items() if key in pages}
+    keys = {folded: sorted(k for k in found if k in units) for folded, found in registry._by_key.items()}
+    index = {"prefixes": list(PROVINCE_PREFIXES), "keys": {k: v for k, v in sorted(keys.items()) if v},
+             "units": dict(sorted(units.items()))}
+    site.writing = staging / "assets" / "search-index.js"
+    site.writing.write_text("window.govwhSearch = " + _json(index) + ";\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------ maps
-MAP_CLASSES = ("#0b3c5d", "#1f6f9f", "#4fa3d1", "#9ccbe8", "#e3f1fa")  # best to worst
+# best to worst; the lightest stays visible on the white page (it was #e3f1fa, 1.1:1 against white)
+MAP_CLASSES = ("#0b3c5d", "#1f6f9f", "#4fa3d1", "#8cc3e8", "#c3def2")
 MAP_MISSING = "#c8c8c8"
 
 
@@ -230,6 +251,63 @@ def _indicators(con) -> dict[str, dict]:
     return {r["indicator_code"]: r for r in _rows(con, "select * from marts.dim_indicator")}
 
 
+# The columns of a ranking page's table as its own download (CSV and XLSX beside the page).
+TABLE_COLUMNS = ("indicator_code", "level", "year", "component_code", "rank", "rank_label", "rank_best", "rank_worst",
+                 "unit_key", "unit_name", "score", "ci_low", "ci_high", "tier", "rank_change", "previous_units_ranked",
+                 "units_ranked", "rank_source", "value_source_type", "value_source_url", "rank_source_type",
+                 "rank_source_url")
+
+
+def _write_table_files(site: Site, stem: str, rows: list[dict]) -> dict[str, str]:
+    """Exactly the rows a ranking page shows, as <stem>.csv (UTF-8 with BOM, as the exports) and
+    <stem>.xlsx; text cells escaped and neutralised as in the exports (ingest/exports.py)."""
+    import csv
+
+    from .exports import _Workbook, text_cell
+
+    names = {}
+    data = [[r.get(c) for c in TABLE_COLUMNS] for r in rows]
+    site.writing = site.out / f"{stem}.csv"
+    site.writing.parent.mkdir(parents=True, exist_ok=True)
+    with open(site.writing, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(TABLE_COLUMNS)
+        w.writerows([text_cell(v) for v in row] for row in data)
+    names["csv"] = site.writing.name
+    site.writing = site.out / f"{stem}.xlsx"
+    book = _Workbook(site.writing)
+    book.sheet("table", list(TABLE_COLUMNS), data)
+    book.book.close()
+    names["xlsx"] = site.writing.name
+    return names
+
+
+def _scores_chart(scored: list[dict], bands: bool) -> dict:
+    """A table's scores: bars from zero where there are no intervals; where the publisher gives 95%
+    intervals, dots with whiskers on an axis fitted to the intervals (from zero, a PAPI total's
+    whiskers of +-1 on a scale of 0-50 shrink to nothing)."""
+    names, scores = [r["unit_name"] for r in scored], [r["score"] for r in scored]
+    layout = {"height": max(320, 22 * len(scored) + 80), "margin": {"l": 190, "r": 20, "t": 10, "b": 40},
+              "yaxis": {"autorange": "reversed", "automargin": True}, "xaxis": {"title": {"text": "score"}}}
+    if not bands:
+        return {"data": [{"type": "bar", "orientation": "h", "x": scores, "y": names, "marker": {"color": "#0b5cad"},
+                          "hovertemplate": "%{y}: %{x:.2f}<extra></extra>"}], "layout": layout}
+    low = [r["ci_low"] if r["ci_low"] is not None else r["score"] for r in scored]
+    high = [r["ci_high"] if r["ci_high"] is not None else r["score"] for r in scored]
+    pad = max(0.05 * (max(high) - min(low)), 0.01)
+    layout["xaxis"] = {"title": {"text": "score (dot) and the publisher's 95% interval (whiskers); the axis does not "
+                                         "start at zero"},
+                       "range": [min(low) - pad, max(high) + pad], "zeroline": False}
+    return {"data": [{"type": "scatter", "mode": "markers", "x": scores, "y": names,
+                      "marker": {"color": "#0b5cad", "size": 7},
+                      "error_x": {"type": "data", "symmetric": False, "color": "#444", "thickness": 1.5, "width": 3,
+                                  "array": [h - v for h, v in zip(high, scores)],
+                                  "arrayminus": [v - lo for v, lo in zip(scores, low)]},
+                      "customdata": [[lo, h] for lo, h in zip(low, high)],
+                      "hovertemplate": "%{y}: %{x:.2f} (95%: %{customdata[0]:.2f}-%{customdata[1]:.2f})<extra></extra>"}],
+            "layout": layout}
+
+
 def _write_rankings(site: Site, con) -> None:
     indicators = _indicators(con)
     drawn, attribution = _map_units(), map_asset()["attribution"]
@@ -242,6 +320,17 @@ def _write_rankings(site: Site, con) -> None:
         from marts.mart_year_summaries where component_code = 'overall'""")}
     rankings = _rows(con, """select r.*, r.value_source_url as source_url from marts.fct_rankings r
         where r.component_code = 'overall' order by r.rank nulls last, r.score desc nulls last, r.unit_name""")
+    # the other total a publisher prints beside the ranked one (PAPI's weighted total of 2019, PCI before
+    # weighting in 2007-2010): shown with its own rank, so a reader sees which total is ranked
+    variants: dict[tuple, dict] = defaultdict(dict)
+    variant_names: dict[tuple, str] = {}
+    for v in _rows(con, """select r.indicator_code, r.level, r.year, r.unit_key, r.score, r.rank, k.name_en
+            from marts.fct_rankings r join marts.dim_component k using (indicator_code, component_code)
+            where k.kind = 'variant' and k.parent_code = 'overall'"""):
+        variants[(v["indicator_code"], v["level"], v["year"])][v["unit_key"]] = v
+        variant_names[(v["indicator_code"], v["level"], v["year"])] = v["name_en"]
+    overall_names = {r["indicator_code"]: r["name_en"] for r in _rows(
+        con, "select indicator_code, name_en from marts.dim_component where component_code = 'overall'")}
     by_table: dict[tuple, list[dict]] = defaultdict(list)
     for r in rankings:
         by_table[(r["indicator_code"], r["level"], r["year"])].append(r)
@@ -265,29 +354,22 @@ def _write_rankings(site: Site, con) -> None:
                     r["unit_page"] = _unit_page(level, r["unit_key"])
                     r["source_type"] = r["value_source_type"]
                     r["caveat"] = _caveat(r)
-                    if r["rank_publication_id"] in (None, r["value_publication_id"]):
-                        r["rank_source_url"] = None  # the rank comes from the value's own source
+                    # the rank's own source, linked where it is not the value's
+                    r["rank_link"] = None if r["rank_publication_id"] in (None, r["value_publication_id"]) \
+                        else r["rank_source_url"]
+                other = variants.get((ind, level, c["year"]), {})
+                for r in rows:
+                    v = other.get(r["unit_key"])
+                    r["variant_score"], r["variant_rank"] = (v["score"], v["rank"]) if v else (None, None)
                 scored = [r for r in rows if r["score"] is not None]
                 bands = any(r["rank_best"] is not None for r in rows)
                 spec = None
                 if scored:
-                    bar = {"type": "bar", "orientation": "h", "x": [r["score"] for r in scored],
-                           "y": [r["unit_name"] for r in scored], "marker": {"color": "#0b5cad"},
-                           "hovertemplate": "%{y}: %{x:.2f}<extra></extra>"}
-                    if bands:  # whiskers: the publisher's 95% interval around each score
-                        bar["error_x"] = {"type": "data", "symmetric": False, "color": "#444",
-                                          "array": [r["ci_high"] - r["score"] if r["ci_high"] is not None else 0
-                                                    for r in scored],
-                                          "arrayminus": [r["score"] - r["ci_low"] if r["ci_low"] is not None else 0
-                                                         for r in scored]}
-                    spec = _json({
-                        "data": [bar],
-                        "layout": {"height": max(320, 22 * len(scored) + 80), "margin": {"l": 190, "r": 20, "t": 10, "b": 40},
-                                   "yaxis": {"autorange": "reversed", "automargin": True},
-                                   "xaxis": {"title": {"text": "score"}}}})
+                    spec = _json(_scores_chart(scored, bands))
                 summary = summaries.get((ind, level, c["year"]), {})
                 table_map = ranking_map(rows, rows[0]["units_ranked"] if rows else None, drawn) \
                     if level == "province" else None
+                table_files = _write_table_files(site, f"ranking/{slug}-{c['year']}", rows)
                 site.write(f"ranking/{slug}-{c['year']}.html", "ranking.html", title=f"{SHORT[ind]} {c['year']}",
                            charts=bool(spec), spec=spec, rows=rows, name_en=meta["name_en"], name_vi=meta["name_vi"],
                            year=c["year"], level_label=LEVEL_LABEL[level], units_held=c["units_held"],
@@ -296,7 +378,9 @@ def _write_rankings(site: Site, con) -> None:
                            previous_year=summary.get("previous_year"), bands=bands, maps=bool(table_map),
                            map_spec=_json(table_map) if table_map else None, map_info=table_map,
                            attribution=attribution, ha_tay=any(r["unit_key"] == "28" for r in rows),
-                           series_first_year=rows[0]["series_first_year"] if rows else None)
+                           series_first_year=rows[0]["series_first_year"] if rows else None,
+                           ranked_on=overall_names.get(ind), variant_name=variant_names.get((ind, level, c["year"])),
+                           table_files=table_files)
             _write_bump(site, ind, level, meta, [r for k, v in by_table.items() if k[:2] == (ind, level) for r in v])
     site.write("index.html", "index.html", title="Rankings", charts=False, groups=index_groups)
 
@@ -345,10 +429,11 @@ def _history_spec(history: list[dict]) -> str | None:
                      "y": [ranks.get(y) for y in span], "connectgaps": False,
                      "hovertemplate": label + " %{x}: rank %{y}<extra></extra>"})
     worst = max(h["rank"] for hs in by_ind.values() for h in hs)
-    step = 1 if worst <= 12 else 5 if worst <= 70 else 10  # whole ranks only: no tick at rank 1.5
+    step = 1 if worst <= 12 else 5 if worst <= 70 else 10  # whole ranks only: no tick at rank 1.5, none at 0
+    ticks = sorted({1, *range(step, worst + 1, step)})
     return _json({"data": data, "layout": {"height": 380, "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
                                            "yaxis": {"autorange": "reversed", "title": {"text": "rank"},
-                                                     "zeroline": False, "tick0": 0, "dtick": step},
+                                                     "zeroline": False, "tickmode": "array", "tickvals": ticks},
                                            "xaxis": {"dtick": 1}, "legend": {"orientation": "h"}}})
 
 

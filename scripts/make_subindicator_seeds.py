@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest import catalogue  # noqa: E402
-from ingest.crosswalk import PCI_PREFIX, numbers, unit_of  # noqa: E402
+from ingest.crosswalk import PCI_PREFIX, item_name, numbers, unit_of  # noqa: E402
 from ingest.names import fold  # noqa: E402
 from ingest.parsers import undp_papi_2019, undp_papi_full, vcci_pci_en  # noqa: E402
 
@@ -55,7 +55,7 @@ def main() -> None:
             n = counters[(indicator, parent)] = counters.get((indicator, parent), 0) + 1
             unit, basis = unit_of(header, values)
             items[key] = {"indicator": indicator, "subindicator_code": f"{indicator}_{prefix}_{n:02d}",
-                          "parent_code": parent, "name_en": " ".join(header.split()), "unit_of_measure": unit,
+                          "parent_code": parent, "name_en": item_name(header), "unit_of_measure": unit,
                           "unit_basis": basis, "direction": "", "years": set()}
         item = items[key]
         item["years"].add(year)

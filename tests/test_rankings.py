@@ -109,3 +109,32 @@ def test_every_mart_has_a_contract_and_documented_columns(built_warehouse):
         "streak_does_not_cross_a_series_break": "pass",
         "rank_band_from_overlapping_intervals": "pass",
     }
+
+
+def test_papi_dimensions_redesigned_in_2018_start_a_new_series(built_warehouse):
+    """Transparency and Vertical accountability changed their sub-dimensions in 2018 (as the total
+    did): their 2018 ranks compare with nothing earlier; Participation, unchanged, still does."""
+    rows = query(built_warehouse, """
+        select component_code, min(series_first_year), count(rank_change), count(rank)
+        from marts.fct_rankings where indicator_code = 'papi' and year = 2018
+        and component_code in ('overall', 'd1_participation', 'd2_transparency', 'd3_accountability')
+        group by all order by 1""")
+    assert rows == [("d1_participation", None, 63, 63), ("d2_transparency", 2018, 0, 61),
+                    ("d3_accountability", 2018, 0, 63), ("overall", 2018, 0, 61)]
+    (later,) = query(built_warehouse, """select count(*) from marts.fct_rankings where indicator_code = 'papi'
+        and component_code = 'd2_transparency' and year = 2019 and previous_ranked_year = 2018
+        and rank_change is not null""")[0]
+    assert later > 0  # within the new series, changes are computed as before
+
+
+def test_no_survey_item_is_named_by_a_bare_questionnaire_variable(built_warehouse):
+    """UNDP's PAPI 2019 file heads three columns "(mean) a001", "(mean) a002", "(mean) a007a": the item
+    is named as what it is (the crosswalk still matches the header as printed)."""
+    from ingest.crosswalk import item_name
+
+    rows = query(built_warehouse, """select subindicator_code, name_en from marts.dim_subindicator
+        where regexp_matches(name_en, '^\\(mean\\)|\\ba\\d{3}') order by 1""")
+    assert rows == [("papi_d1_01", item_name("(mean) a001")), ("papi_d1_02", item_name("(mean)  a002")),
+                    ("papi_d1_03", item_name("(mean) a007a"))]
+    assert item_name("(mean) a007a") == "Questionnaire item a007a (a mean; the publisher's file names it by its code only)"
+    assert item_name("Civic  Knowledge") == "Civic Knowledge"

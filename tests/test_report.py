@@ -102,6 +102,7 @@ def _open(browser, url):
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
     page.goto(url, wait_until="networkidle")
+    page.wait_for_load_state("load")  # networkidle can come while Plotly still draws, before the last scripts ran
     return page, problems
 
 
@@ -195,6 +196,9 @@ def test_province_pages_have_a_locator_map_and_ha_tay_a_note(browser, served):
     try:
         classes = _map_classes(page)
         assert [k for k, c in classes.items() if c == 1] == ["22"] and len(classes) == 63
+        # the locator sits at the top of the page, beside the title, and no chart is drawn over it
+        box, chart = page.locator(".locator").bounding_box(), page.locator("#history").bounding_box()
+        assert box["y"] < 300 and box["y"] + box["height"] <= chart["y"] + 1, (box, chart)
         assert problems == []
     finally:
         page.close()
@@ -344,7 +348,8 @@ def test_the_conflicts_page_has_one_row_per_fact_every_source_and_the_preferred_
 
 
 def test_rank_history_charts_tick_whole_ranks_only(site):
-    """A ministry's rank history (ranks 1-4) had ticks at rank 1.5 and 2.5; a province's (1-63) ticks every 5."""
+    """A ministry's rank history (ranks 1-4) had ticks at rank 1.5 and 2.5; a province's (1-63) ticks at 1 and
+    every 5 (never at rank 0)."""
     import json
 
     folder, _ = site
@@ -354,7 +359,9 @@ def test_rank_history_charts_tick_whole_ranks_only(site):
         spec = re.search(r'<script type="application/json" id="history-spec">(.*?)</script>', html, re.S).group(1)
         return json.loads(spec)["layout"]["yaxis"]
 
-    assert axis("ministry/MOF.html")["dtick"] == 1 and axis("province/22.html")["dtick"] == 5
+    ministry, province = axis("ministry/MOF.html")["tickvals"], axis("province/22.html")["tickvals"]
+    assert ministry == list(range(1, ministry[-1] + 1)) and ministry[-1] <= 12
+    assert province[:4] == [1, 5, 10, 15] and 0 not in province
 
 
 def test_today_names_the_provinces_of_the_year_and_its_legend_classes_do_not_overlap(site):
@@ -367,6 +374,120 @@ def test_today_names_the_provinces_of_the_year_and_its_legend_classes_do_not_ove
     # PCI 2020's five classes, best first: each holds its low bound; its high bound is the better class's low one
     assert ("score 66.93-75.09 score 64.27 to under 66.93 score 63.15 to under 64.27 score 62.43 to under 63.15 "
             "score 61.22 to under 62.43 not in this table") in text
+
+
+def test_papi_2019_says_which_total_is_ranked_and_shows_the_other(site):
+    folder, _ = site
+    text = _page_text(folder, "ranking/papi-province-2019.html")
+    assert "Ranked on: PAPI (unweighted total of dimensions" in text and "Also printed: PAPI weighted total (2019 file)" in text
+    # the weighted total puts Quang Ninh 2nd, the unweighted (ranked) one 3rd
+    assert re.search(r"3 of 63 1–18 Quảng Ninh 46\.66 45\.43–47\.90 52\.30 \(2\)", text)
+
+
+def test_whiskers_are_visible_on_papi_2019_on_an_axis_fitted_to_the_intervals(browser, served):
+    page, problems = _open(browser, f"{served}/ranking/papi-province-2019.html")
+    try:
+        widths = page.evaluate("""() => Array.from(document.querySelectorAll('#scores g.errorbar path'))
+            .map(p => p.getBBox().width)""")
+        ticks = page.evaluate("""() => Array.from(document.querySelectorAll('#scores g.xtick text'))
+            .map(t => parseFloat(t.textContent))""")
+        assert len(widths) == 63 and sorted(widths)[31] > 20, widths  # the median whisker spans > 20 px
+        assert min(ticks) >= 30, ticks  # PAPI 2019 totals are 39-47: the axis starts near them, not at 0
+        assert problems == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#scores").screenshot(path=str(ARTIFACTS / "papi-2019-whiskers.png"))
+    finally:
+        page.close()
+
+
+def _contrast_with_white(rgb: str) -> float:
+    def channel(c):
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(x) for x in re.findall(r"\d+", rgb)[:3])
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)
+
+
+def test_the_bump_table_scrolls_inside_the_page_and_every_mapped_unit_is_outlined(browser, served):
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    try:
+        page.goto(f"{served}/bump/pci-province.html", wait_until="load")
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        wrapper = page.evaluate("""() => { const w = document.querySelector('.table-scroll');
+            return [w.scrollWidth > w.clientWidth, getComputedStyle(w).overflowX]; }""")
+        assert overflow <= 0 and wrapper == [True, "auto"]  # the wide table scrolls in its box, not the page
+        page.goto(f"{served}/ranking/pci-province-2016.html", wait_until="load")
+        strokes = page.evaluate("""() => Array.from(document.querySelectorAll('#ranking-map path'))
+            .map(p => getComputedStyle(p).stroke)""")
+        assert len(strokes) >= 63 and all(_ for _ in strokes)
+        assert min(_contrast_with_white(s) for s in set(strokes)) >= 3  # the lightest class is outlined on white
+    finally:
+        page.close()
+
+
+def test_the_search_box_finds_a_province_by_any_name_the_resolver_accepts(browser, served, site):
+    """Hue, TP HCM and Ha Tay open their pages from any page; every name and alias in the seeds finds,
+    in the page's JavaScript, exactly the provinces (with a page) that ingest.names resolves it to."""
+    import csv
+
+    from ingest.config import SEEDS_DIR
+    from ingest.names import provinces
+
+    folder, _ = site
+    pages = {p.stem for p in (folder / "province").glob("*.html")}
+    registry = provinces()
+    with open(SEEDS_DIR / "provinces.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    names = [r[c] for r in rows for c in ("name_vi", "official_name", "name_ascii", "name_en")]
+    paged = [r[c] for r in rows if r["province_key"] in pages for c in ("name_vi", "official_name", "name_ascii")]
+    with open(SEEDS_DIR / "province_aliases.csv", encoding="utf-8") as f:
+        names += [r["alias"] for r in csv.DictReader(f)]
+    names += ["HUẾ", "hue", "Thành phố Hồ Chí Minh", "tp. hcm", "Hà Tây"]  # case and NFD-composed variants
+    expected = {n: sorted(f"province/{k}.html" for k in registry._by_key.get(registry.key_of(n), ()) if k in pages)
+                for n in names}
+    page, problems = _open(browser, f"{served}/ranking/pci-province-2016.html")
+    try:
+        page.wait_for_function("typeof window.govwhFind === 'function'")  # the page's last script has run
+        got = page.evaluate("names => Object.fromEntries(names.map(n => [n, window.govwhFind(n).map(u => u.page).sort()]))",
+                            names)
+        assert got == expected
+        assert len(paged) >= 3 * 63 and all(got[n] for n in paged)  # every name of a province with a page finds it
+        for typed, target in (("Hue", "province/46.html"), ("TP HCM", "province/79.html"), ("Ha Tay", "province/28.html")):
+            page.goto(f"{served}/ranking/pci-province-2016.html", wait_until="load")
+            page.wait_for_function("typeof window.govwhFind === 'function'")
+            page.fill("form.search input", typed)
+            page.press("form.search input", "Enter")
+            page.wait_for_url(f"{served}/{target}")
+        page.fill("form.search input", "Atlantis")
+        page.press("form.search input", "Enter")
+        assert "No province called “Atlantis”" in page.locator("form.search .search-result").inner_text()
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_every_ranking_page_links_the_csv_and_xlsx_of_exactly_its_table(site, built_warehouse):
+    import csv
+
+    from openpyxl import load_workbook
+
+    folder, _ = site
+    pages = sorted((folder / "ranking").glob("*.html"))
+    assert len(pages) > 50
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert f'<a href="{page.stem}.csv" download>CSV</a>' in html and f'<a href="{page.stem}.xlsx" download>XLSX</a>' in html
+        assert (page.with_suffix(".csv")).is_file() and (page.with_suffix(".xlsx")).is_file()
+    with open(folder / "ranking" / "papi-province-2019.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    expected = query(built_warehouse, """select unit_key, rank, rank_source, rank_source_url from marts.fct_rankings
+        where indicator_code = 'papi' and level = 'province' and year = 2019 and component_code = 'overall'""")
+    assert sorted((r["unit_key"], int(r["rank"]), r["rank_source"], r["rank_source_url"] or None) for r in rows) == \
+        sorted(expected)
+    sheet = load_workbook(folder / "ranking" / "pci-province-2016.xlsx", read_only=True)["table"]
+    cells = list(sheet.iter_rows(values_only=True))
+    assert len(cells) == 1 + 63 and ("pci", "province", 2016, "overall", 1, "1 of 63") == cells[1][:6]
 
 
 def test_the_downloads_page_links_every_export_of_the_warehouse(warehouse_copy, site):
