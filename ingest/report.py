@@ -112,6 +112,7 @@ def _caveat(r: dict) -> str | None:
 class Site:
     def __init__(self, settings: Settings, out: Path):
         self.settings, self.out = settings, out
+        self.tables: set[str] = set()  # the ranking pages written (province pages link their components' ones)
         self.env = Environment(loader=PackageLoader("ingest", "templates"), autoescape=True,
                                trim_blocks=True, lstrip_blocks=True, finalize=shown)
         self.env.filters["web_url"] = web_url
@@ -275,7 +276,7 @@ def _write_table_files(site: Site, stem: str, rows: list[dict]) -> dict[str, str
         w.writerows([text_cell(v) for v in row] for row in data)
     names["csv"] = site.writing.name
     site.writing = site.out / f"{stem}.xlsx"
-    book = _Workbook(site.writing)
+    book = _Workbook(site.writing, small=True)
     book.sheet("table", list(TABLE_COLUMNS), data)
     book.book.close()
     names["xlsx"] = site.writing.name
@@ -308,18 +309,33 @@ def _scores_chart(scored: list[dict], bands: bool) -> dict:
             "layout": layout}
 
 
+# Components that get ranking pages of their own (beside the headline index): PCI's sub-indices and
+# PAPI's dimensions, each table ranked and mapped as the headline one is
+PAGE_KINDS = ("sub_index", "dimension")
+
+
+def _table_page(component: str, slug: str, year: int) -> str:
+    return f"ranking/{slug}-{year}.html" if component == "overall" else f"ranking/{slug}-{year}-{component}.html"
+
+
 def _write_rankings(site: Site, con) -> None:
     indicators = _indicators(con)
     drawn, attribution = _map_units(), map_asset()["attribution"]
-    coverage = _rows(con, """select indicator_code, level, year, greatest(units_with_figure, units_with_rank) as units_held,
-            units_with_figure, units_ranked, coalesce(units_no_data, 0) as units_no_data, is_complete
-        from marts.mart_coverage where component_code = 'overall' and indicator_code in ('par_index', 'sipas', 'pci', 'papi')
-        and level in ('province', 'ministry') order by indicator_code, level, year""")
-    summaries = {(r["indicator_code"], r["level"], r["year"]): r for r in _rows(con, """
-        select indicator_code, level, year, published_average, mean_score, previous_year
-        from marts.mart_year_summaries where component_code = 'overall'""")}
-    rankings = _rows(con, """select r.*, r.value_source_url as source_url from marts.fct_rankings r
-        where r.component_code = 'overall' order by r.rank nulls last, r.score desc nulls last, r.unit_name""")
+    tables = """(select indicator_code, component_code, kind, name_en, name_vi, sort_order from marts.dim_component
+                 where component_code = 'overall' or kind in ('sub_index', 'dimension'))"""
+    coverage = _rows(con, f"""select c.indicator_code, c.level, c.year, c.component_code, k.kind, k.name_en as component_name_en,
+            k.name_vi as component_name_vi, greatest(c.units_with_figure, c.units_with_rank) as units_held,
+            c.units_with_figure, c.units_ranked, coalesce(c.units_no_data, 0) as units_no_data, c.is_complete
+        from marts.mart_coverage c join {tables} k using (indicator_code, component_code)
+        where c.indicator_code in ('par_index', 'sipas', 'pci', 'papi') and c.level in ('province', 'ministry')
+          and (c.component_code = 'overall' or greatest(c.units_with_figure, c.units_with_rank) > 0)
+        order by c.indicator_code, c.level, c.year, k.sort_order""")
+    summaries = {(r["indicator_code"], r["level"], r["year"], r["component_code"]): r for r in _rows(con, """
+        select indicator_code, level, year, component_code, published_average, mean_score, previous_year
+        from marts.mart_year_summaries""")}
+    rankings = _rows(con, f"""select r.*, r.value_source_url as source_url from marts.fct_rankings r
+        where r.component_code in (select component_code from {tables} k where k.indicator_code = r.indicator_code)
+        order by r.rank nulls last, r.score desc nulls last, r.unit_name""")
     # the other total a publisher prints beside the ranked one (PAPI's weighted total of 2019, PCI before
     # weighting in 2007-2010): shown with its own rank, so a reader sees which total is ranked
     variants: dict[tuple, dict] = defaultdict(dict)
@@ -333,11 +349,14 @@ def _write_rankings(site: Site, con) -> None:
         con, "select indicator_code, name_en from marts.dim_component where component_code = 'overall'")}
     by_table: dict[tuple, list[dict]] = defaultdict(list)
     for r in rankings:
-        by_table[(r["indicator_code"], r["level"], r["year"])].append(r)
+        by_table[(r["indicator_code"], r["level"], r["year"], r["component_code"])].append(r)
 
-    groups = defaultdict(list)
+    groups, parts = defaultdict(list), defaultdict(list)
     for c in coverage:
-        groups[(c["indicator_code"], c["level"])].append(c)
+        if c["component_code"] == "overall":
+            groups[(c["indicator_code"], c["level"])].append(c)
+        else:
+            parts[(c["indicator_code"], c["level"], c["year"])].append(c)
     index_groups = []
     for ind in INDICATOR_ORDER:
         for level in ("province", "ministry"):
@@ -349,40 +368,58 @@ def _write_rankings(site: Site, con) -> None:
             index_groups.append({"name_en": meta["name_en"], "name_vi": meta["name_vi"], "slug": slug,
                                  "level_label": LEVEL_LABEL[level], "years": years})
             for c in years:
-                rows = by_table.get((ind, level, c["year"]), [])
-                for r in rows:
-                    r["unit_page"] = _unit_page(level, r["unit_key"])
-                    r["source_type"] = r["value_source_type"]
-                    r["caveat"] = _caveat(r)
-                    # the rank's own source, linked where it is not the value's
-                    r["rank_link"] = None if r["rank_publication_id"] in (None, r["value_publication_id"]) \
-                        else r["rank_source_url"]
-                other = variants.get((ind, level, c["year"]), {})
-                for r in rows:
-                    v = other.get(r["unit_key"])
-                    r["variant_score"], r["variant_rank"] = (v["score"], v["rank"]) if v else (None, None)
-                scored = [r for r in rows if r["score"] is not None]
-                bands = any(r["rank_best"] is not None for r in rows)
-                spec = None
-                if scored:
-                    spec = _json(_scores_chart(scored, bands))
-                summary = summaries.get((ind, level, c["year"]), {})
-                table_map = ranking_map(rows, rows[0]["units_ranked"] if rows else None, drawn) \
-                    if level == "province" else None
-                table_files = _write_table_files(site, f"ranking/{slug}-{c['year']}", rows)
-                site.write(f"ranking/{slug}-{c['year']}.html", "ranking.html", title=f"{SHORT[ind]} {c['year']}",
-                           charts=bool(spec), spec=spec, rows=rows, name_en=meta["name_en"], name_vi=meta["name_vi"],
-                           year=c["year"], level_label=LEVEL_LABEL[level], units_held=c["units_held"],
-                           units_no_data=c["units_no_data"], units_ranked=c["units_ranked"], is_complete=c["is_complete"],
-                           published_average=summary.get("published_average"), mean_score=summary.get("mean_score"),
-                           previous_year=summary.get("previous_year"), bands=bands, maps=bool(table_map),
-                           map_spec=_json(table_map) if table_map else None, map_info=table_map,
-                           attribution=attribution, ha_tay=any(r["unit_key"] == "28" for r in rows),
-                           series_first_year=rows[0]["series_first_year"] if rows else None,
-                           ranked_on=overall_names.get(ind), variant_name=variant_names.get((ind, level, c["year"])),
-                           table_files=table_files)
-            _write_bump(site, ind, level, meta, [r for k, v in by_table.items() if k[:2] == (ind, level) for r in v])
+                year = c["year"]
+                components = [dict(p, page=_table_page(p["component_code"], slug, year).split("/")[-1])
+                              for p in parts.get((ind, level, year), [])]
+                _write_table(site, c, by_table.get((ind, level, year, "overall"), []), meta, slug, drawn, attribution,
+                             summaries.get((ind, level, year, "overall"), {}), components=components,
+                             ranked_on=overall_names.get(ind), variant_name=variant_names.get((ind, level, year)),
+                             variants=variants.get((ind, level, year), {}))
+                for p in components:
+                    _write_table(site, p, by_table.get((ind, level, year, p["component_code"]), []), meta, slug, drawn,
+                                 attribution, summaries.get((ind, level, year, p["component_code"]), {}),
+                                 overall_page=_table_page("overall", slug, year).split("/")[-1])
+            _write_bump(site, ind, level, meta,
+                        [r for k, v in by_table.items() if k[:2] == (ind, level) and k[3] == "overall" for r in v])
     site.write("index.html", "index.html", title="Rankings", charts=False, groups=index_groups)
+
+
+def _write_table(site: Site, c: dict, rows: list[dict], meta: dict, slug: str, drawn: set[str], attribution: str,
+                 summary: dict, components: list[dict] = (), overall_page: str | None = None, ranked_on=None,
+                 variant_name=None, variants: dict | None = None) -> None:
+    """One ranked table's page (the headline index, or one sub-index or dimension): table, chart, map,
+    its CSV and XLSX; the headline page links its components' pages, each component page the headline."""
+    ind, level, year, component = c["indicator_code"], c["level"], c["year"], c["component_code"]
+    for r in rows:
+        r["unit_page"] = _unit_page(level, r["unit_key"])
+        r["source_type"] = r["value_source_type"]
+        r["caveat"] = _caveat(r)
+        # the rank's own source, linked where it is not the value's
+        r["rank_link"] = None if r["rank_publication_id"] in (None, r["value_publication_id"]) else r["rank_source_url"]
+        v = (variants or {}).get(r["unit_key"])
+        r["variant_score"], r["variant_rank"] = (v["score"], v["rank"]) if v else (None, None)
+    scored = [r for r in rows if r["score"] is not None]
+    bands = any(r["rank_best"] is not None for r in rows)
+    spec = _json(_scores_chart(scored, bands)) if scored else None
+    table_map = ranking_map(rows, rows[0]["units_ranked"] if rows else None, drawn) if level == "province" else None
+    page = _table_page(component, slug, year)
+    site.tables.add(page)
+    table_files = _write_table_files(site, page[:-len(".html")], rows)
+    is_overall = component == "overall"
+    name_en = meta["name_en"] if is_overall else f"{meta['name_en']}: {c['component_name_en']}"
+    name_vi = meta["name_vi"] if is_overall else f"{meta['name_vi']}: {c['component_name_vi']}"
+    title = f"{SHORT[ind]} {year}" if is_overall else f"{SHORT[ind]} {year}: {c['component_name_en']}"
+    site.write(page, "ranking.html", title=title,
+               charts=bool(spec), spec=spec, rows=rows, name_en=name_en, name_vi=name_vi,
+               year=year, level_label=LEVEL_LABEL[level], units_held=c["units_held"],
+               units_no_data=c["units_no_data"], units_ranked=c["units_ranked"], is_complete=c["is_complete"],
+               published_average=summary.get("published_average"), mean_score=summary.get("mean_score"),
+               previous_year=summary.get("previous_year"), bands=bands, maps=bool(table_map),
+               map_spec=_json(table_map) if table_map else None, map_info=table_map,
+               attribution=attribution, ha_tay=any(r["unit_key"] == "28" for r in rows),
+               series_first_year=rows[0]["series_first_year"] if rows else None,
+               ranked_on=ranked_on, variant_name=variant_name, table_files=table_files,
+               components=components, overall_page=overall_page, component_kind=c.get("kind"))
 
 
 def _write_bump(site: Site, ind: str, level: str, meta: dict, rows: list[dict]) -> None:
@@ -483,12 +520,15 @@ def _write_units(site: Site, con) -> None:
         streaks[(s["level"], s["unit_key"])].append({"indicator_label": SHORT.get(s["indicator_code"]), "year": s["year"],
                                                      "rank": s["rank"], "top1": fmt(1), "top3": fmt(3), "top10": fmt(10)})
     components = defaultdict(list)
-    for c in _rows(con, """select level, unit_key, indicator_code, year, score, rank_label, component_name_en as name_en,
+    for c in _rows(con, """select level, unit_key, indicator_code, year, component_code, score, rank_label,
+            component_name_en as name_en,
             component_name_vi as name_vi, value_source_type as source_type, value_source_url as source_url
         from marts.mart_unit_latest
         where component_code <> 'overall' and score is not null
           and ((level = 'province' and indicator_code = 'pci') or (level = 'ministry' and indicator_code = 'par_index'))
         order by component_sort_order"""):
+        page = _table_page(c["component_code"], f"{c['indicator_code']}-{c['level']}", c["year"])
+        c["page"] = page if page in site.tables else None  # the component's own ranking page of that year
         components[(c["level"], c["unit_key"])].append(c)
 
     # the survey indicators beneath each sub-index / dimension, the unit's latest year, with the

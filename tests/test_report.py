@@ -490,6 +490,36 @@ def test_every_ranking_page_links_the_csv_and_xlsx_of_exactly_its_table(site, bu
     assert len(cells) == 1 + 63 and ("pci", "province", 2016, "overall", 1, "1 of 63") == cells[1][:6]
 
 
+def test_every_sub_index_and_dimension_has_its_ranking_page_linked_from_the_index_and_provinces(site, built_warehouse):
+    folder, _ = site
+    html = (folder / "ranking" / "pci-province-2016.html").read_text(encoding="utf-8")
+    linked = re.findall(r'<a href="(pci-province-2016-[a-z_]+\.html)">', html)
+    expected = query(built_warehouse, """select component_code from marts.dim_component where indicator_code = 'pci'
+        and kind = 'sub_index' and component_code in (select component_code from marts.fct_rankings
+        where indicator_code = 'pci' and year = 2016 and rank is not null) order by sort_order""")
+    assert linked == [f"pci-province-2016-{c}.html" for (c,) in expected] and len(linked) == 10
+    entry = _page_text(folder, "ranking/pci-province-2016-entry_costs.html")
+    assert "Provincial Competitiveness Index: Entry costs 2016" in entry and "63 of 63 units ranked" in entry
+    assert '<a href="pci-province-2016.html">' in (folder / "ranking" / "pci-province-2016-entry_costs.html").read_text()
+    papi = re.findall(r'<a href="(papi-province-2019-d\d_[a-z_]+\.html)">', (folder / "ranking" / "papi-province-2019.html").read_text())
+    assert len(papi) == 8  # PAPI 2019's eight dimensions
+    # a province page links each of its latest components to that component's ranking page
+    quang_ninh = (folder / "province" / "22.html").read_text(encoding="utf-8")
+    pages = re.findall(r'href="\.\./(ranking/pci-province-\d{4}-[a-z_]+\.html)"', quang_ninh)
+    assert len(pages) >= 8 and all((folder / p).is_file() for p in pages)
+
+
+def test_a_pci_sub_index_page_maps_63_provinces(browser, served):
+    page, problems = _open(browser, f"{served}/ranking/pci-province-2016-entry_costs.html")
+    try:
+        classes = _map_classes(page)
+        assert len(classes) == 63 and sorted(set(classes.values())) == [1, 2, 3, 4, 5]
+        assert page.locator("#scores-table tbody tr").count() == 63
+        assert problems == []
+    finally:
+        page.close()
+
+
 def test_the_downloads_page_links_every_export_of_the_warehouse(warehouse_copy, site):
     """downloads.html lists every mart with its row count and description, and each of its links
     (CSV, Parquet, the workbook, datapackage.json) opens a file the export wrote; a site whose
