@@ -161,6 +161,7 @@ def _write_site(site: Site, settings: Settings, staging: Path) -> None:
     try:
         _write_rankings(site, con)
         _write_units(site, con)
+        _write_indicators(site, con, _map_units(), map_asset()["attribution"])
         _write_coverage(site, con)
         _write_conflicts(site, con)
         _write_today(site, con)
@@ -205,7 +206,7 @@ def _map_units() -> set[str]:
     return set(map_asset()["units"]["63"])
 
 
-def ranking_map(rows: list[dict], units_ranked: int | None, drawn: set[str]) -> dict | None:
+def ranking_map(rows: list[dict], units_ranked: int | None, drawn: set[str], label: str = "score") -> dict | None:
     """A choropleth of one provincial table: by rank where every unit shown has one, else by score.
     Five classes, best first; units the table does not print stay grey ("not in this table")."""
     shown = [r for r in rows if r["unit_key"] in drawn and (r["rank"] is not None or r["score"] is not None)]
@@ -221,26 +222,29 @@ def ranking_map(rows: list[dict], units_ranked: int | None, drawn: set[str]) -> 
     else:
         shown = [r for r in shown if r["score"] is not None]  # by score: a rank-only unit stays grey
         values = sorted(r["score"] for r in shown)
-        cuts = [values[min(len(values) - 1, len(values) * i // 5)] for i in range(1, 5)]
+        # quintile cuts; tied values (a survey question's 3, 5, 7 days) merge classes rather than leave one
+        # empty, and a cut at the lowest value would leave the lowest class empty
+        cuts = sorted({values[min(len(values) - 1, len(values) * i // 5)] for i in range(1, 5)} - {values[0]})
+        k = len(cuts)  # k + 1 classes
 
         def cls(r):
-            return 4 - sum(r["score"] >= c for c in cuts)
+            return k - sum(r["score"] >= c for c in cuts)
         bounds = [values[0], *cuts, values[-1]]
         # a class holds its low bound, not its high one (that is the next class's low bound): the best
         # class "66.93-75.09", the next "64.27 to under 66.93", so no printed bound sits in two classes
-        legend = [f"score {bounds[4]:.2f}-{bounds[5]:.2f}"] + \
-            [f"score {bounds[4 - i]:.2f} to under {bounds[5 - i]:.2f}" for i in range(1, 5)]
+        legend = [f"{label} {bounds[k]:.2f}-{bounds[k + 1]:.2f}"] + \
+            [f"{label} {bounds[k - i]:.2f} to under {bounds[k - i + 1]:.2f}" for i in range(1, k + 1)]
     fills, titles, classes = {}, {}, {}
     for r in shown:
         c = cls(r)
         fills[r["unit_key"]], classes[r["unit_key"]] = MAP_CLASSES[c], c + 1
         parts = ([f"rank {r['rank']}"] if r["rank"] is not None else []) + \
-            ([f"score {r['score']:.2f}"] if r["score"] is not None else [])
+            ([f"{label} {r['score']:.2f}"] if r["score"] is not None else [])
         titles[r["unit_key"]] = f"{r['unit_name']}: " + ", ".join(parts)
     return {"set": "63", "fills": fills, "titles": titles, "classes": classes, "missing": MAP_MISSING,
             "missing_title": "not in this table",
             "legend": [{"fill": f, "label": lbl} for f, lbl in zip(MAP_CLASSES, legend)],
-            "measure": "rank" if by_rank else "score", "mapped": len(shown)}
+            "measure": "rank" if by_rank else label, "mapped": len(shown)}
 
 
 def locator_map(key: str, name: str) -> dict:
@@ -488,6 +492,85 @@ def _fmt_sub(value, unit: str) -> str:
     return f"{value:.2f}"
 
 
+def _indicator_page(code: str) -> str:
+    return f"indicator/{code}.html"
+
+
+def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> None:
+    """indicator/<code>.html for every survey indicator below a sub-index or dimension: the provinces
+    ordered on that one question in its latest year (by value, highest first: most questions
+    declare no direction, so the order says nothing of better or worse), its unit of measure, the
+    spread as a histogram, a map by value, and every year's lowest / median / highest as computed
+    beside the publisher's printed Min / Median / Max (VCCI's 2017-2019 rows); a CSV of the table."""
+    import csv
+
+    from .exports import text_cell
+
+    summary = defaultdict(list)
+    for m in _rows(con, "select * from marts.mart_subindicator_summary order by year"):
+        summary[m["subindicator_code"]].append(m)
+    values = defaultdict(list)
+    for v in _rows(con, """select v.subindicator_code, v.year, v.unit_key, v.unit_name, v.value, v.value_status,
+            v.name_as_published, v.source_url, v.publication_id
+        from marts.fct_subindicator_values v where v.level = 'province'
+        qualify v.year = max(v.year) over (partition by v.subindicator_code)
+        order by v.value desc nulls last, v.unit_name"""):
+        values[v["subindicator_code"]].append(v)
+    items = _rows(con, """select d.*, c.name_en as parent_name, c.name_vi as parent_name_vi
+        from marts.dim_subindicator d left join marts.dim_component c
+          on c.indicator_code = d.indicator_code and c.component_code = d.parent_component_code
+        order by d.indicator_code, d.subindicator_code""")
+    for item in items:
+        code, unit = item["subindicator_code"], item["unit_of_measure"]
+        rows = values.get(code, [])
+        if not rows:
+            continue
+        year = rows[0]["year"]
+        position, previous = 0, object()
+        for i, r in enumerate(rows, start=1):  # competition order on the value: ties share a place
+            if r["value"] != previous:
+                position, previous = i, r["value"]
+            r["place"] = position if r["value"] is not None else None
+            r["shown"] = _fmt_sub(r["value"], unit) if r["value_status"] in (None, "value", "published") or \
+                r["value"] is not None else (r["value_status"] or "no data")
+            r["unit_page"] = _unit_page("province", r["unit_key"])
+        held = [r for r in rows if r["value"] is not None]
+        shown = [{"unit_key": r["unit_key"], "unit_name": r["unit_name"], "rank": None,
+                  "score": (100 * r["value"] if unit == "share_0_1" else r["value"])} for r in held]
+        label = "%" if unit == "share_0_1" else UNIT_LABEL.get(unit, unit)  # shares are mapped and charted as %
+        table_map = ranking_map(shown, None, drawn, label=label)
+        spec = {"data": [{"type": "histogram", "x": [s["score"] for s in shown], "marker": {"color": "#0b5cad"},
+                          "hovertemplate": "%{x}: %{y} provinces<extra></extra>"}],
+                "layout": {"height": 260, "margin": {"l": 50, "r": 20, "t": 10, "b": 40}, "bargap": 0.05,
+                           "xaxis": {"title": {"text": label}},
+                           "yaxis": {"title": {"text": "provinces"}}}} if held else None
+        years = [{"year": m["year"], "units": m["units_with_value"],
+                  "computed": " / ".join(_fmt_sub(m[k], unit) for k in ("computed_min", "computed_median", "computed_max")),
+                  "published": " / ".join(_fmt_sub(m[k], unit) for k in ("published_min", "published_median", "published_max"))
+                  if m["published_median"] is not None else "", "reconciles": m["reconciles"]}
+                 for m in summary.get(code, [])]
+        page = _indicator_page(code)
+        site.writing = site.out / page.replace(".html", ".csv")
+        site.writing.parent.mkdir(parents=True, exist_ok=True)
+        with open(site.writing, "w", encoding="utf-8-sig", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["indicator_code", "subindicator_code", "year", "place", "unit_key", "unit_name", "value",
+                        "unit_of_measure", "value_status", "name_as_published", "publication_id", "source_url"])
+            w.writerows([text_cell(x) for x in (item["indicator_code"], code, r["year"], r["place"], r["unit_key"],
+                                                   r["unit_name"], r["value"], unit, r["value_status"],
+                                                   r["name_as_published"], r["publication_id"], r["source_url"])]
+                        for r in rows)
+        site.write(page, "indicator.html", title=f"{SHORT.get(item['indicator_code'], item['indicator_code'])} "
+                                                f"{year}: {item['name_en']}",
+                   charts=bool(spec), maps=bool(table_map), item=item, year=year, rows=rows,
+                   unit_label=UNIT_LABEL.get(unit, unit), spec=_json(spec) if spec else None,
+                   map_spec=_json(table_map) if table_map else None, map_info=table_map, attribution=attribution,
+                   years=years, indicator=SHORT.get(item["indicator_code"], item["indicator_code"]),
+                   csv_file=site.writing.name, file_url=rows[0]["source_url"],
+                   parent_page=next((p.split("/")[-1] for p in sorted(site.tables)
+                                     if p.endswith(f"-{year}-{item['parent_component_code']}.html")), None))
+
+
 def _group_subindicators(rows: list[dict]) -> list[dict]:
     """Rows of one unit grouped by indicator, year and parent sub-index / dimension, formatted."""
     groups: dict[tuple, dict] = {}
@@ -496,7 +579,8 @@ def _group_subindicators(rows: list[dict]) -> list[dict]:
             "indicator": SHORT.get(r["indicator_code"], r["indicator_code"]), "year": r["year"],
             "parent": r["parent_name"] or r["parent_component_code"], "rows": []})
         unit = r["unit_of_measure"]
-        g["rows"].append({"name": r["name_en"], "unit": UNIT_LABEL.get(unit, unit), "value": _fmt_sub(r["value"], unit),
+        g["rows"].append({"name": r["name_en"], "page": _indicator_page(r["subindicator_code"]),
+                          "unit": UNIT_LABEL.get(unit, unit), "value": _fmt_sub(r["value"], unit),
                           "min": _fmt_sub(r["computed_min"], unit), "median": _fmt_sub(r["computed_median"], unit),
                           "max": _fmt_sub(r["computed_max"], unit), "units": r["units_with_value"]})
     return list(groups.values())

@@ -109,7 +109,8 @@ def _open(browser, url):
 PAGES = ["index.html", "ranking/pci-province-2016.html", "ranking/par_index-ministry-2023.html",
          "bump/par_index-province.html", "province/22.html", "province/28.html", "ministry/MOJ.html",
          "coverage.html", "conflicts.html", "changes.html", "ranking/papi-province-2019.html",
-         "ranking/pci-province-2024.html", "today.html"]
+         "ranking/pci-province-2024.html", "today.html", "indicator/pci_ec_01.html",
+         "ranking/pci-province-2016-entry_costs.html"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -285,7 +286,8 @@ def test_province_pages_show_the_indicators_beneath_the_sub_indices(site, built_
     assert "PAPI 2019: E-governance (from 2018) (9 indicators)" in summaries
     (days,) = query(built_warehouse, """select value from marts.fct_subindicator_values
         where unit_key = '22' and year = 2019 and subindicator_code = 'pci_ec_01'""")[0]
-    row = re.search(r"<tr><td>Length of business registration in days \(Median\)</td><td>days</td>"
+    row = re.search(r"<tr><td><a href=\"../indicator/pci_ec_01.html\">Length of business registration in days \(Median\)"
+                    r"</a></td><td>days</td>"
                     r"<td class=\"num\">([^<]*)</td>", html)
     assert row and row.group(1) == f"{days:g}"
     # Hà Tây has no survey indicators: the page says what is missing
@@ -515,6 +517,37 @@ def test_a_pci_sub_index_page_maps_63_provinces(browser, served):
         classes = _map_classes(page)
         assert len(classes) == 63 and sorted(set(classes.values())) == [1, 2, 3, 4, 5]
         assert page.locator("#scores-table tbody tr").count() == 63
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_every_survey_indicator_has_a_page_with_its_spread_and_the_publishers_min_median_max(site, built_warehouse):
+    import csv
+
+    folder, _ = site
+    (items,) = query(built_warehouse, "select count(*) from marts.dim_subindicator")[0]
+    pages = list((folder / "indicator").glob("*.html"))
+    assert len(pages) == items == 407
+    text = _page_text(folder, "indicator/pci_ec_01.html")
+    assert "PCI 2019: Length of business registration in days (Median)" in text and "Unit: days" in text
+    assert "2017 63 3 / 6 / 7 3 / 6 / 7 yes 2018 63 1.5 / 5 / 7 1.5 / 5 / 7 yes 2019 63 3 / 5 / 7 3 / 5 / 7 yes" in text
+    assert "not an official ranking" in text and "days 5.00 to under 7.00" in text  # no empty class from ties
+    with open(folder / "indicator" / "pci_ec_01.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 63 and {r["year"] for r in rows} == {"2019"} and rows[0]["place"] == "1"
+    assert "Questionnaire item a001" in _page_text(folder, "indicator/papi_d1_01.html")
+    quang_ninh = (folder / "province" / "22.html").read_text(encoding="utf-8")
+    linked = set(re.findall(r'href="\.\./(indicator/[a-z0-9_]+\.html)"', quang_ninh))
+    assert len(linked) > 100 and all((folder / p).is_file() for p in linked)
+
+
+def test_an_indicator_page_maps_the_provinces_by_value(browser, served):
+    page, problems = _open(browser, f"{served}/indicator/pci_ec_01.html")
+    try:
+        classes = _map_classes(page)
+        assert len(classes) == 63 and 0 not in classes.values() and len(set(classes.values())) == 4  # 3/5/7-day ties
+        assert page.locator("#values-table tbody tr").count() == 63
         assert problems == []
     finally:
         page.close()
