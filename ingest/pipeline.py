@@ -11,6 +11,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -374,6 +375,13 @@ def _build(settings: Settings) -> Path:
             raise StorageError(f"disk full during the dbt build: no space left writing {settings.build_dir}; "
                                "free space and run again (the serving warehouse was not touched). "
                                f"Log: {log_path}")
+        memory = out_of_memory(log_text)
+        if memory:
+            for partial in (target, Path(str(target) + ".wal")):
+                partial.unlink(missing_ok=True)  # a crashed DuckDB file is never published; give the space back
+            raise BuildFailed(f"DuckDB ran out of memory during the dbt build ({memory}; the limit is "
+                              f"memory_limit in {settings.dbt_project_dir / 'profiles.yml'}): the serving warehouse "
+                              f"was not touched. Log: {log_path}")
         if results is None:
             raise BuildFailed(f"dbt's {results_path} is missing or unreadable, so the build cannot be trusted; "
                               f"the serving warehouse was not touched. Log: {log_path}")
@@ -394,6 +402,18 @@ def _build(settings: Settings) -> Path:
     _say(f"[build] {passed} models, seeds and tests passed in {dbt_seconds:.1f}s; serving file and receipt "
          f"{receipt['seconds']['serving_file']:.1f}s (build {receipt['build_id'][:12]})")
     return target
+
+
+_OUT_OF_MEMORY = re.compile(r"(Failed to [^\n:]{0,120})?[^\n]{0,40}(could not allocate block of size [^\n(]*"
+                            r"\([^)\n]*\)|Out of Memory Error: [^\n]{0,160})")
+
+
+def out_of_memory(log_text: str) -> str | None:
+    """DuckDB's out-of-memory message in a dbt log (a crash that leaves no run_results.json), as one
+    short phrase naming what it was doing ("Failed to flush table fct_observations during commit:
+    could not allocate block of size 256.0 KiB (953.5 MiB/953.6 MiB used)"), or None."""
+    found = _OUT_OF_MEMORY.search(log_text)
+    return " ".join(found.group(0).split()).strip(' "') if found else None
 
 
 def _log_error(log_path: Path) -> str:

@@ -75,3 +75,29 @@ def test_a_read_only_data_folder_is_one_line(warehouse_copy):
     assert lines[0].startswith(f"error: cannot write {data}/.govwh.lock while taking the run lock: Read-only file "
                                "system (is the data folder read-only?"), lines[0]
     assert_untouched(warehouse_copy, before)
+
+
+def test_duckdb_out_of_memory_in_the_build_is_one_line_and_keeps_the_warehouse(warehouse_copy, tmp_path):
+    """At 100x (bench/scale.py) DuckDB once ran out of memory committing fct_observations; dbt then
+    crashed without run_results.json. Here, for real and fast, with the project's memory_limit cut to
+    16MB in a copy of the dbt project: one line naming the allocation and where the limit is set."""
+    import shutil
+
+    from ingest.config import DBT_PROJECT_DIR
+
+    from conftest import govwh, make_settings
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    profile = project / "profiles.yml"
+    profile.write_text(profile.read_text(encoding="utf-8").replace("memory_limit: 1GB", "memory_limit: 16MB"),
+                       encoding="utf-8")
+    settings = make_settings(warehouse_copy.data_dir, dbt_project_dir=project)
+    before = snapshot(settings)
+    proc = govwh(settings, "run", "--direct")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert lines[0].startswith("error: DuckDB ran out of memory during the dbt build (") and "MiB used)" in lines[0]
+    assert f"the limit is memory_limit in {profile}" in lines[0] and "the serving warehouse was not touched" in lines[0]
+    assert not (settings.build_dir / "governance.duckdb").exists()  # the crashed build file is gone
+    assert_untouched(settings, before)
