@@ -39,6 +39,22 @@ from .parsers.guards import UNIT_BOUNDS
 CROSSWALK = "subindicator_crosswalk.csv"
 ITEMS = "subindicators.csv"
 
+ITEM_FIELDS = ["indicator", "subindicator_code", "parent_code", "name_en", "unit_of_measure", "unit_basis",
+               "direction", "first_year", "last_year"]
+CROSSWALK_FIELDS = ["indicator", "year", "sheet", "column_header", "occurrence", "subindicator_code"]
+
+REVIEW_FIELDS = ["sheet", "column", "occurrence", "parent_code", "column_header", "unit_of_measure", "unit_basis",
+                 "candidate_1", "score_1", "header_1", "candidate_2", "score_2", "header_2",
+                 "candidate_3", "score_3", "header_3", "decision"]
+# The code prefix of each PCI sub-index (the PAPI dimensions use their own 'dN').
+PCI_PREFIX = {
+    "entry_costs": "ec", "land_access": "la", "transparency": "tr", "time_costs": "tc", "informal_charges": "ic",
+    "equal_competition": "pb", "proactivity": "pr", "business_support": "bs", "labor_training": "lt",
+    "legal_institutions": "lo",
+}
+MAX_REVIEW_BYTES = 5 * 1024 * 1024
+
+
 _CODE_ONLY = re.compile(r"\(mean\) ?([A-Za-z]\d{2,4}[A-Za-z]?)")
 
 
@@ -51,19 +67,6 @@ def item_name(header: str) -> str:
     code = _CODE_ONLY.fullmatch(text)
     return f"Questionnaire item {code.group(1)} (a mean; the publisher's file names it by its code only)" \
         if code else text
-ITEM_FIELDS = ["indicator", "subindicator_code", "parent_code", "name_en", "unit_of_measure", "unit_basis",
-               "direction", "first_year", "last_year"]
-CROSSWALK_FIELDS = ["indicator", "year", "sheet", "column_header", "occurrence", "subindicator_code"]
-REVIEW_FIELDS = ["sheet", "column", "occurrence", "parent_code", "column_header", "unit_of_measure", "unit_basis",
-                 "candidate_1", "score_1", "header_1", "candidate_2", "score_2", "header_2",
-                 "candidate_3", "score_3", "header_3", "decision"]
-# The code prefix of each PCI sub-index (the PAPI dimensions use their own 'dN').
-PCI_PREFIX = {
-    "entry_costs": "ec", "land_access": "la", "transparency": "tr", "time_costs": "tc", "informal_charges": "ic",
-    "equal_competition": "pb", "proactivity": "pr", "business_support": "bs", "labor_training": "lt",
-    "legal_institutions": "lo",
-}
-MAX_REVIEW_BYTES = 5 * 1024 * 1024
 
 
 class CrosswalkError(PipelineError):

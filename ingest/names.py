@@ -83,6 +83,10 @@ class UnitRegistry:
             self._by_key.setdefault(self.key_of(alias), set()).add(key)
         self._choices = {f"{u.name} ({u.key})": self.key_of(u.name) for u in units}
 
+    def folded_names(self) -> dict[str, set[str]]:
+        """Every name and alias as its folded key -> the unit keys it can mean (at some date)."""
+        return {key: set(units) for key, units in self._by_key.items()}
+
     def key_of(self, name: str) -> str:
         return strip_prefix(fold(name), self.prefixes)
 

@@ -184,7 +184,7 @@ def _write_search_index(site: Site, staging: Path) -> None:
     units = {key: {"name": u.name, "page": f"province/{key}.html",
                    "years": f"{u.valid_from.year if u.valid_from else ''}-{u.valid_to.year if u.valid_to else ''}"}
              for key, u in registry.units.items() if key in pages}
-    keys = {folded: sorted(k for k in found if k in units) for folded, found in registry._by_key.items()}
+    keys = {folded: sorted(k for k in found if k in units) for folded, found in registry.folded_names().items()}
     index = {"prefixes": list(PROVINCE_PREFIXES), "keys": {k: v for k, v in sorted(keys.items()) if v},
              "units": dict(sorted(units.items()))}
     site.writing = staging / "assets" / "search-index.js"
@@ -263,22 +263,28 @@ TABLE_COLUMNS = ("indicator_code", "level", "year", "component_code", "rank", "r
                  "rank_source_url")
 
 
-def _write_table_files(site: Site, stem: str, rows: list[dict]) -> dict[str, str]:
-    """Exactly the rows a ranking page shows, as <stem>.csv (UTF-8 with BOM, as the exports) and
-    <stem>.xlsx; text cells escaped and neutralised as in the exports (ingest/exports.py)."""
+def _write_page_csv(site: Site, rel: str, header, data) -> str:
+    """A page's table as <rel> (a CSV in UTF-8 with BOM, as the exports; text cells escaped and
+    neutralised as there, ingest/exports.py); returns its file name, for the page's link."""
     import csv
 
-    from .exports import _Workbook, text_cell
+    from .exports import text_cell
 
-    names = {}
-    data = [[r.get(c) for c in TABLE_COLUMNS] for r in rows]
-    site.writing = site.out / f"{stem}.csv"
+    site.writing = site.out / rel
     site.writing.parent.mkdir(parents=True, exist_ok=True)
     with open(site.writing, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)
-        w.writerow(TABLE_COLUMNS)
+        w.writerow(header)
         w.writerows([text_cell(v) for v in row] for row in data)
-    names["csv"] = site.writing.name
+    return site.writing.name
+
+
+def _write_table_files(site: Site, stem: str, rows: list[dict]) -> dict[str, str]:
+    """Exactly the rows a ranking page shows, as <stem>.csv and <stem>.xlsx."""
+    from .exports import _Workbook
+
+    data = [[r.get(c) for c in TABLE_COLUMNS] for r in rows]
+    names = {"csv": _write_page_csv(site, f"{stem}.csv", TABLE_COLUMNS, data)}
     site.writing = site.out / f"{stem}.xlsx"
     book = _Workbook(site.writing, small=True)
     book.sheet("table", list(TABLE_COLUMNS), data)
@@ -326,20 +332,21 @@ def _write_rankings(site: Site, con) -> None:
     indicators = _indicators(con)
     drawn, attribution = _map_units(), map_asset()["attribution"]
     tables = """(select indicator_code, component_code, kind, name_en, name_vi, sort_order from marts.dim_component
-                 where component_code = 'overall' or kind in ('sub_index', 'dimension'))"""
+                 where component_code = 'overall' or list_contains($kinds, kind))"""
+    kinds = {"kinds": list(PAGE_KINDS)}
     coverage = _rows(con, f"""select c.indicator_code, c.level, c.year, c.component_code, k.kind, k.name_en as component_name_en,
             k.name_vi as component_name_vi, greatest(c.units_with_figure, c.units_with_rank) as units_held,
             c.units_with_figure, c.units_ranked, coalesce(c.units_no_data, 0) as units_no_data, c.is_complete
         from marts.mart_coverage c join {tables} k using (indicator_code, component_code)
         where c.indicator_code in ('par_index', 'sipas', 'pci', 'papi') and c.level in ('province', 'ministry')
           and (c.component_code = 'overall' or greatest(c.units_with_figure, c.units_with_rank) > 0)
-        order by c.indicator_code, c.level, c.year, k.sort_order""")
+        order by c.indicator_code, c.level, c.year, k.sort_order""", kinds)
     summaries = {(r["indicator_code"], r["level"], r["year"], r["component_code"]): r for r in _rows(con, """
         select indicator_code, level, year, component_code, published_average, mean_score, previous_year
         from marts.mart_year_summaries""")}
     rankings = _rows(con, f"""select r.*, r.value_source_url as source_url from marts.fct_rankings r
         where r.component_code in (select component_code from {tables} k where k.indicator_code = r.indicator_code)
-        order by r.rank nulls last, r.score desc nulls last, r.unit_name""")
+        order by r.rank nulls last, r.score desc nulls last, r.unit_name""", kinds)
     # the other total a publisher prints beside the ranked one (PAPI's weighted total of 2019, PCI before
     # weighting in 2007-2010): shown with its own rank, so a reader sees which total is ranked
     variants: dict[tuple, dict] = defaultdict(dict)
@@ -423,7 +430,7 @@ def _write_table(site: Site, c: dict, rows: list[dict], meta: dict, slug: str, d
                attribution=attribution, ha_tay=any(r["unit_key"] == "28" for r in rows),
                series_first_year=rows[0]["series_first_year"] if rows else None,
                ranked_on=ranked_on, variant_name=variant_name, table_files=table_files,
-               components=components, overall_page=overall_page, component_kind=c.get("kind"))
+               components=components, overall_page=overall_page)
 
 
 def _write_bump(site: Site, ind: str, level: str, meta: dict, rows: list[dict]) -> None:
@@ -502,10 +509,6 @@ def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> Non
     declare no direction, so the order says nothing of better or worse), its unit of measure, the
     spread as a histogram, a map by value, and every year's lowest / median / highest as computed
     beside the publisher's printed Min / Median / Max (VCCI's 2017-2019 rows); a CSV of the table."""
-    import csv
-
-    from .exports import text_cell
-
     summary = defaultdict(list)
     for m in _rows(con, "select * from marts.mart_subindicator_summary order by year"):
         summary[m["subindicator_code"]].append(m)
@@ -531,8 +534,7 @@ def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> Non
             if r["value"] != previous:
                 position, previous = i, r["value"]
             r["place"] = position if r["value"] is not None else None
-            r["shown"] = _fmt_sub(r["value"], unit) if r["value_status"] in (None, "value", "published") or \
-                r["value"] is not None else (r["value_status"] or "no data")
+            r["shown"] = _fmt_sub(r["value"], unit) if r["value"] is not None else (r["value_status"] or "no data")
             r["unit_page"] = _unit_page("province", r["unit_key"])
         held = [r for r in rows if r["value"] is not None]
         shown = [{"unit_key": r["unit_key"], "unit_name": r["unit_name"], "rank": None,
@@ -550,25 +552,21 @@ def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> Non
                   if m["published_median"] is not None else "", "reconciles": m["reconciles"]}
                  for m in summary.get(code, [])]
         page = _indicator_page(code)
-        site.writing = site.out / page.replace(".html", ".csv")
-        site.writing.parent.mkdir(parents=True, exist_ok=True)
-        with open(site.writing, "w", encoding="utf-8-sig", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["indicator_code", "subindicator_code", "year", "place", "unit_key", "unit_name", "value",
-                        "unit_of_measure", "value_status", "name_as_published", "publication_id", "source_url"])
-            w.writerows([text_cell(x) for x in (item["indicator_code"], code, r["year"], r["place"], r["unit_key"],
-                                                   r["unit_name"], r["value"], unit, r["value_status"],
-                                                   r["name_as_published"], r["publication_id"], r["source_url"])]
-                        for r in rows)
+        csv_file = _write_page_csv(
+            site, page.replace(".html", ".csv"),
+            ("indicator_code", "subindicator_code", "year", "place", "unit_key", "unit_name", "value",
+             "unit_of_measure", "value_status", "name_as_published", "publication_id", "source_url"),
+            [(item["indicator_code"], code, r["year"], r["place"], r["unit_key"], r["unit_name"], r["value"], unit,
+              r["value_status"], r["name_as_published"], r["publication_id"], r["source_url"]) for r in rows])
+        parent_page = _table_page(item["parent_component_code"], f"{item['indicator_code']}-province", year)
         site.write(page, "indicator.html", title=f"{SHORT.get(item['indicator_code'], item['indicator_code'])} "
                                                 f"{year}: {item['name_en']}",
                    charts=bool(spec), maps=bool(table_map), item=item, year=year, rows=rows,
                    unit_label=UNIT_LABEL.get(unit, unit), spec=_json(spec) if spec else None,
                    map_spec=_json(table_map) if table_map else None, map_info=table_map, attribution=attribution,
                    years=years, indicator=SHORT.get(item["indicator_code"], item["indicator_code"]),
-                   csv_file=site.writing.name, file_url=rows[0]["source_url"],
-                   parent_page=next((p.split("/")[-1] for p in sorted(site.tables)
-                                     if p.endswith(f"-{year}-{item['parent_component_code']}.html")), None))
+                   csv_file=csv_file, file_url=rows[0]["source_url"],
+                   parent_page=parent_page.split("/")[-1] if parent_page in site.tables else None)
 
 
 def _group_subindicators(rows: list[dict]) -> list[dict]:
