@@ -170,7 +170,7 @@ def write_synthetic(folder: Path, units: int, scale: int) -> tuple[Path, int]:
 
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{PUBLICATION}.csv.gz"
-    con = tune(duckdb.connect())  # the same 1 GB as the pipeline (4 GB without it, at N = 100)
+    con = tune(duckdb.connect(), spill=folder / "spill")  # the pipeline's limit (4 GB without one, at N = 100)
     try:
         sql = SYNTHETIC_SQL
         params = [units, YEARS[0], YEARS[-1] + 1, COMPONENTS + 1, CEASES_AFTER, PARTIAL_YEAR,

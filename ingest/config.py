@@ -45,14 +45,20 @@ SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
 # DuckDB's memory for the pipeline's own connections (the serving file, receipts, publish, report,
 # exports) and for dbt (profiles.yml says the same; a test keeps them equal). Without it DuckDB
 # takes up to 80% of RAM: 2.3 GB writing the serving file at 100x today's data (bench/scale.py).
-# Beyond it, DuckDB spills to disk. No progress bar: these are not interactive.
-DUCKDB_MEMORY_LIMIT = "1GB"
+# Beyond it, DuckDB spills to disk (dbt runs one model at a time, profiles.yml says why). No
+# progress bar: these are not interactive.
+DUCKDB_MEMORY_LIMIT = "2GB"
 
 
-def tune(con):
+def tune(con, spill: Path | None = None):
     """Set the memory limit on a DuckDB connection (SET, not connect(config=...): a config would
-    clash with another connection of this process to the same file); returns the connection."""
+    clash with another connection of this process to the same file); returns the connection.
+    spill: where an in-memory connection spills beyond the limit (DuckDB's default is `.tmp` in the
+    current directory, wherever the command was started: at 100x the serving file's writer left
+    1.4 GB there)."""
     con.execute("SET memory_limit = ?", [DUCKDB_MEMORY_LIMIT])
+    if spill is not None:
+        con.execute("SET temp_directory = ?", [str(spill)])
     con.execute("SET enable_progress_bar = false")
     return con
 

@@ -164,6 +164,7 @@ class Edition:
     year: int
     units: int
     carries: tuple[str, ...]
+    note: str = ""  # a caveat a reader of that year's tables needs (the report prints it on their pages)
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,10 @@ class Family:
     def years_carrying(self, what: str) -> tuple[int, ...]:
         return tuple(e.year for e in self.editions if what in e.carries)
 
+    def note_on(self, year: int) -> str:
+        """The declared caveat on the edition of year ("" when none)."""
+        return next((e.note for e in self.editions if e.year == year), "")
+
     def units_in(self, year: int) -> int:
         return {e.year: e.units for e in self.editions}[year]
 
@@ -216,7 +221,7 @@ FAMILY_FIELDS = {"family", "indicator", "level", "publisher", "site", "id", "uni
 WATCH_FIELDS = {"page", "confirmed", "note", "links", "answers", "land", "from"}
 MAX_PATTERN = 300
 FILE_FIELDS = {"id", "origin", "path", "original", "parser", "title", "preference"}
-EDITION_FIELDS = {"year", "units", "carries"} | FILE_FIELDS
+EDITION_FIELDS = {"year", "units", "carries", "note"} | FILE_FIELDS
 PANEL_FIELDS = {"years"} | FILE_FIELDS
 LAYOUT_FIELDS = {"years", "parser", "title", "carries", "kind", "sheets", "header_rows", "unlabelled",
                  "rank_from_order"}
@@ -325,7 +330,7 @@ def load_family(path: Path) -> Family:
         parser, layout_title, layout_carries, layout = layout_of(year, f) if layouts else (None, "", (), {})
         units = f.whole(entry, "units", 1, 100_000, default=default_units)
         carries = tuple(sorted(set(layout_carries) | set(_carries(f, entry))))
-        editions.append(Edition(year, units, carries))
+        editions.append(Edition(year, units, carries, f.text(entry, "note", required=False)))
         if "path" in entry or "origin" in entry:  # the year's own file
             pub_id = None if "id" in entry else _from_template(id_template, year, f)
             spec = file_fields(entry, f, (year,), parser, layout_title or family_title, pub_id)

@@ -85,11 +85,13 @@ def marts(con) -> list[str]:
 
 def describe(con, catalog: str = "serving") -> dict[str, dict]:
     """Each mart as the serving file describes it (dbt's docs, written there as comments, and the
-    keys dbt declared): {table: {description, columns: [(name, type, not_null, description)],
-    primary: [cols], foreign: [(cols, table, cols)]}}."""
-    from .publish import table_keys
+    keys dbt declared, with the fact tables' primary keys from the manifest published beside it):
+    {table: {description, columns: [(name, type, not_null, description)], primary: [cols],
+    foreign: [(cols, table, cols)]}}."""
+    from .publish import published_manifest, table_keys
 
-    keys = table_keys(con, catalog, "marts")
+    (path,) = con.execute("select path from duckdb_databases() where database_name = ?", [catalog]).fetchone()
+    keys = table_keys(con, catalog, "marts", published_manifest(Path(path)))
     out = {}
     for table, comment in con.execute("select table_name, coalesce(comment, '') from duckdb_tables() where "
                                       "database_name = ? and schema_name = 'marts' order by 1", [catalog]).fetchall():
@@ -448,7 +450,7 @@ def _tables_into(con, staging: Path, names: list[str], writing: list, progress=N
 def _serving(warehouse: Path):
     """An in-memory DuckDB with the serving file attached read-only as `serving` (a temporary table
     of the CSV writer lives in memory, never in the serving file), and the marts' names."""
-    con = tune(duckdb.connect())
+    con = tune(duckdb.connect(), spill=warehouse.parent / "exports.spill")
     try:
         con.execute("attach ? as serving (read_only)", [str(warehouse)]).fetchall()
         names = [r[0] for r in con.execute("select table_name from information_schema.tables where "

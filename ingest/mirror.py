@@ -10,7 +10,6 @@ warehouse gives identical tables.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -18,7 +17,7 @@ import duckdb
 
 from .config import Settings
 from .errors import MirrorError
-from .publish import manifest_path, marts_docs, quote_ident, table_keys
+from .publish import marts_docs, published_manifest, quote_ident, table_keys
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +40,6 @@ LO_WRITERS = ("lo_from_bytea(oid, bytea)", "lo_create(oid)", "lo_creat(integer)"
               "lo_unlink(oid)", "lo_import(text)", "lo_import(text, oid)")
 PG_TYPES = {"VARCHAR": "text", "INTEGER": "integer", "BIGINT": "bigint", "DOUBLE": "double precision",
             "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "HUGEINT": "numeric"}
-
-
-def _docs(settings: Settings) -> dict[str, tuple[str, dict[str, str]]]:
-    path = manifest_path(settings)
-    if not path.exists():
-        return {}
-    return marts_docs(json.loads(path.read_text(encoding="utf-8")))
 
 
 def pg_type(duckdb_type: str) -> str:
@@ -199,7 +191,8 @@ def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_ti
     from psycopg import sql
 
     started = time.perf_counter()
-    docs = _docs(settings)
+    manifest = published_manifest(settings.warehouse)
+    docs = marts_docs(manifest)
     duck = duckdb.connect(str(settings.warehouse), read_only=True)
     tables = []
     try:
@@ -240,7 +233,7 @@ def _mirror_once(settings: Settings, dsn: str, reader_login: str | None, lock_ti
                             cur.execute(sql.SQL("comment on column {} is {}").format(
                                 sql.Identifier(SCHEMA, name, c), sql.Literal(column_docs[c])))
                     tables.append((name, len(rows)))
-                _add_keys(cur, table_keys(duck, duck.execute("select current_database()").fetchone()[0], SCHEMA))
+                _add_keys(cur, table_keys(duck, duck.execute("select current_database()").fetchone()[0], SCHEMA, manifest))
                 cur.execute(sql.SQL("grant usage on schema {} to {}").format(
                     sql.Identifier(SCHEMA), sql.Identifier(READER_ROLE)))
                 cur.execute(sql.SQL("grant select on all tables in schema {} to {}").format(

@@ -404,8 +404,8 @@ def _build(settings: Settings) -> Path:
     return target
 
 
-_OUT_OF_MEMORY = re.compile(r"(Failed to [^\n:]{0,120})?[^\n]{0,40}(could not allocate block of size [^\n(]*"
-                            r"\([^)\n]*\)|Out of Memory Error: [^\n]{0,160})")
+_OUT_OF_MEMORY = re.compile(r"(Failed to [^\n:]{0,120})?[^\n]{0,40}((?:could not|failed to) allocate (?:block|data) "
+                            r"of size [^\n(]*\([^)\n]*\)|Out of Memory Error: [^\n]{0,160})")
 
 
 def out_of_memory(log_text: str) -> str | None:

@@ -52,8 +52,18 @@ def previous_path(settings: Settings) -> Path:
 
 
 def manifest_path(settings: Settings) -> Path:
-    """dbt's manifest of the published build (column docs for the PostgreSQL mirror)."""
-    return settings.warehouse.with_name(settings.warehouse.stem + ".manifest.json")
+    """dbt's manifest of the published build (column docs and keys for the mirror and exports)."""
+    return manifest_beside(settings.warehouse)
+
+
+def manifest_beside(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.stem + ".manifest.json")
+
+
+def published_manifest(warehouse: Path) -> dict:
+    """The manifest published with this serving file ({} when there is none)."""
+    path = manifest_beside(warehouse)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def log_path(settings: Settings) -> Path:
@@ -130,9 +140,30 @@ def marts_docs(manifest: dict) -> dict[str, tuple[str, dict[str, str]]]:
 _TYPE = re.compile(r"[A-Z][A-Z0-9_]*(\(\d+(, ?\d+)?\))?(\[\])*")
 
 
-def table_keys(con, database: str, schema: str) -> dict[str, dict]:
-    """Each table's primary key and foreign keys, as dbt declared them (model constraints) and
-    the build enforced them: {table: {"primary": [cols], "foreign": [(cols, table, cols)]}}."""
+def unindexed_keys(manifest: dict) -> dict[str, dict]:
+    """The keys dbt declares on marts marked `meta: {keys_indexed: false}` (the fact tables, one row
+    per figure), which the build file does not index (dbt_project/macros/constraints.sql says why;
+    dbt's tests check them): {model: {"primary": [cols], "foreign": [(cols, table, cols)]}}."""
+    out = {}
+    for node in manifest.get("nodes", {}).values():
+        if (node.get("resource_type") == "model" and node.get("schema") == "marts"
+                and (node.get("config", {}).get("meta") or {}).get("keys_indexed") is False):
+            entry = out.setdefault(node["name"], {"primary": [], "foreign": []})
+            for c in node.get("constraints") or []:
+                if c.get("type") == "primary_key":
+                    entry["primary"] = list(c["columns"])
+                elif c.get("type") == "foreign_key":  # `to` is the rendered relation: "db"."schema"."table"
+                    referenced = re.findall(r'"([^"]+)"|([^".]+)', c["to"])[-1]
+                    entry["foreign"].append((list(c["columns"]), referenced[0] or referenced[1],
+                                             list(c["to_columns"])))
+    return out
+
+
+def table_keys(con, database: str, schema: str, manifest: dict | None = None) -> dict[str, dict]:
+    """Each table's primary key and foreign keys as the file holds them (dbt declared them as model
+    constraints and the build enforced them): {table: {"primary": [cols], "foreign": [(cols, table,
+    cols)]}}. With dbt's manifest, the fact tables' keys, which the build does not index, are
+    taken from their declaration (what the exports and the PostgreSQL mirror carry)."""
     keys: dict[str, dict] = {}
     rows = con.execute("select table_name, constraint_type, constraint_column_names, referenced_table, "
                        "referenced_column_names from duckdb_constraints() where database_name = ? and schema_name = ? "
@@ -144,16 +175,24 @@ def table_keys(con, database: str, schema: str) -> dict[str, dict]:
             entry["primary"] = list(columns)
         else:
             entry["foreign"].append((list(columns), referenced, list(referenced_columns)))
+    if manifest:
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = ? and "
+                                            "schema_name = ?", [database, schema]).fetchall()}
+        keys.update({t: k for t, k in unindexed_keys(manifest).items() if t in tables})
     return keys
 
 
-def table_definitions(con, database: str, schema: str) -> list[tuple[str, str]]:
+def table_definitions(con, database: str, schema: str, manifest: dict | None = None) -> list[tuple[str, str]]:
     """(table, column and key definitions) of every table, referenced tables first: the columns
-    with their types and NOT NULL, the primary key and the foreign keys. Names are quoted; types
-    come from DuckDB's catalogue and must look like one."""
+    with their types and NOT NULL, the primary key and the foreign keys; the fact tables (manifest:
+    keys_indexed false) with their foreign keys only, their primary key unindexed as in the build.
+    Names are quoted; types come from DuckDB's catalogue and must look like one."""
     from graphlib import TopologicalSorter
 
-    keys = table_keys(con, database, schema)
+    keys = table_keys(con, database, schema, manifest)
+    for table in unindexed_keys(manifest or {}):
+        if table in keys:
+            keys[table] = {**keys[table], "primary": []}
     names = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = ? and "
                                        "schema_name = ? order by 1", [database, schema]).fetchall()]
     graph = {n: {ref for _c, ref, _r in keys.get(n, {}).get("foreign", []) if ref != n} for n in names}
@@ -184,12 +223,12 @@ def write_serving_file(built: Path, manifest: dict) -> Path:
     for stale in (serving, Path(str(serving) + ".wal")):
         stale.unlink(missing_ok=True)
     docs = marts_docs(manifest)
-    con = tune(duckdb.connect())
+    con = tune(duckdb.connect(), spill=built.parent / "serving.spill")
     try:
         con.execute("attach ? as build (read_only)", [str(built)])
         con.execute("attach ? as serve (storage_version ?)", [str(serving), STORAGE_VERSION])
         con.execute("create schema serve.marts")
-        for name, ddl in table_definitions(con, "build", "marts"):
+        for name, ddl in table_definitions(con, "build", "marts", manifest):
             target = f"serve.marts.{quote_ident(name)}"
             con.execute(f"create table {target} ({ddl})")
             con.execute(f"insert into {target} select * from build.marts.{quote_ident(name)}")
@@ -513,7 +552,7 @@ def publish(settings: Settings, built: Path | None = None, expected_build_id: st
         _write_bytes_atomically(built.parent / "target" / "manifest.json", manifest_path(settings))
     except OSError as exc:
         _warn(f"the dbt manifest beside the warehouse was not updated ({exc.strerror}); "
-              "the PostgreSQL mirror's column comments may be those of the last publish")
+              "the PostgreSQL mirror's column comments and the exports' fact-table keys may be those of the last publish")
     record["change_log"] = comparison.record(settings, record["at"], receipt["build_id"])
     failpoint("publish.changes")
     try:

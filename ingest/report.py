@@ -120,6 +120,12 @@ class Site:
         self.common = {"published_at": last.get("at", "unknown"), "published_sha": last.get("sha256", "?" * 12),
                        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.pages = 0
+        # caveats the family declarations state on an edition (catalogue/<family>.yml, `note`), printed
+        # on each page of that year's tables: {(indicator, year): text}
+        from . import catalogue
+
+        self.edition_notes = {(fam.indicator, e.year): e.note for fam in catalogue.families(settings.catalogue_dir)
+                              for e in fam.editions if e.note}
         self.writing: Path | None = None  # the file being written, named in a disk-full error
 
     def write(self, rel: str, template: str, **context) -> None:
@@ -344,9 +350,12 @@ def _write_rankings(site: Site, con) -> None:
     summaries = {(r["indicator_code"], r["level"], r["year"], r["component_code"]): r for r in _rows(con, """
         select indicator_code, level, year, component_code, published_average, mean_score, previous_year
         from marts.mart_year_summaries""")}
+    # only the tables that get a page (the indicators the report shows): at 100x today's data the
+    # scale harness's synthetic index held 8.3 M more rows, loaded for no page (17 GB, 208 s)
     rankings = _rows(con, f"""select r.*, r.value_source_url as source_url from marts.fct_rankings r
-        where r.component_code in (select component_code from {tables} k where k.indicator_code = r.indicator_code)
-        order by r.rank nulls last, r.score desc nulls last, r.unit_name""", kinds)
+        where list_contains($indicators, r.indicator_code)
+          and r.component_code in (select component_code from {tables} k where k.indicator_code = r.indicator_code)
+        order by r.rank nulls last, r.score desc nulls last, r.unit_name""", {**kinds, "indicators": INDICATOR_ORDER})
     # the other total a publisher prints beside the ranked one (PAPI's weighted total of 2019, PCI before
     # weighting in 2007-2010): shown with its own rank, so a reader sees which total is ranked
     variants: dict[tuple, dict] = defaultdict(dict)
@@ -430,7 +439,8 @@ def _write_table(site: Site, c: dict, rows: list[dict], meta: dict, slug: str, d
                attribution=attribution, ha_tay=any(r["unit_key"] == "28" for r in rows),
                series_first_year=rows[0]["series_first_year"] if rows else None,
                ranked_on=ranked_on, variant_name=variant_name, table_files=table_files,
-               components=components, overall_page=overall_page)
+               components=components, overall_page=overall_page,
+               edition_note=site.edition_notes.get((ind, year)))
 
 
 def _write_bump(site: Site, ind: str, level: str, meta: dict, rows: list[dict]) -> None:

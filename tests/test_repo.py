@@ -86,7 +86,7 @@ def test_dbt_and_the_pipeline_give_duckdb_the_same_memory_limit():
     from ingest.config import DBT_PROJECT_DIR, DUCKDB_MEMORY_LIMIT
 
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
-    assert profile["governance"]["outputs"]["build"]["settings"]["memory_limit"] == DUCKDB_MEMORY_LIMIT == "1GB"
+    assert profile["governance"]["outputs"]["build"]["settings"]["memory_limit"] == DUCKDB_MEMORY_LIMIT == "2GB"
 
 
 def _collect(*args: str, env: dict | None = None) -> list[str]:

@@ -575,3 +575,20 @@ def test_the_downloads_page_links_every_export_of_the_warehouse(warehouse_copy, 
     rows = dict(query(warehouse_copy, "select 'fct_rankings', count(*) from marts.fct_rankings"))
     assert f"<td><code>fct_rankings</code></td><td class=\"num\">{rows['fct_rankings']:,}</td>" in html
     assert "They were last written 20" in html and 'href="downloads.html">Downloads</a>' in html
+
+
+def test_papi_2017_pages_state_the_sub_dimension_labelling_the_declaration_notes(site):
+    """The caveat declared on the PAPI 2017 edition (catalogue/undp-papi.yml, `note`) is printed on
+    each of that year's ranking pages, and on no other year's."""
+    import html
+
+    from ingest import catalogue
+
+    folder, _ = site
+    note = catalogue.family("papi").note_on(2017)
+    assert "PAPI_2017_eng.xlsx" in note and "Access to justice services" in note
+    for page in ("ranking/papi-province-2017.html", "ranking/papi-province-2017-d2_transparency.html",
+                 "ranking/papi-province-2017-d3_accountability.html"):
+        assert f"About the 2017 edition: {note}" in html.unescape(_page_text(folder, page)), page
+    for page in ("ranking/papi-province-2016.html", "ranking/papi-province-2018-d2_transparency.html"):
+        assert "About the" not in _page_text(folder, page), page

@@ -90,7 +90,7 @@ def test_duckdb_out_of_memory_in_the_build_is_one_line_and_keeps_the_warehouse(w
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     profile = project / "profiles.yml"
-    profile.write_text(profile.read_text(encoding="utf-8").replace("memory_limit: 1GB", "memory_limit: 16MB"),
+    profile.write_text(profile.read_text(encoding="utf-8").replace("memory_limit: 2GB", "memory_limit: 16MB"),
                        encoding="utf-8")
     settings = make_settings(warehouse_copy.data_dir, dbt_project_dir=project)
     before = snapshot(settings)
@@ -101,3 +101,23 @@ def test_duckdb_out_of_memory_in_the_build_is_one_line_and_keeps_the_warehouse(w
     assert f"the limit is memory_limit in {profile}" in lines[0] and "the serving warehouse was not touched" in lines[0]
     assert not (settings.build_dir / "governance.duckdb").exists()  # the crashed build file is gone
     assert_untouched(settings, before)
+
+
+def test_out_of_memory_is_recognised_in_each_form_duckdb_printed_at_100x():
+    """The two messages DuckDB printed when the 100x build ran out of memory (bench/scale.py,
+    2026-12-02, copied from the dbt logs): an allocation failing at commit, and the fatal error that
+    invalidated the database after a table's flush failed. Each becomes the one phrase the error
+    line quotes; text without an allocation failure is not mistaken for one."""
+    from ingest.pipeline import out_of_memory
+
+    committed = ("TransactionContext Error: Failed to commit: Failed to flush table fct_observations during commit: "
+                 "could not allocate block of size 256.0 KiB (953.5 MiB/953.6 MiB used)\n")
+    fatal = ('_duckdb.FatalException: FATAL Error: Failed: database has been invalidated because of a previous fatal '
+             'error. The database must be restarted prior to being used again.\nOriginal error: "Failed to flush table '
+             'mart_scores_current_provinces during commit: failed to allocate data of size 256.0 KiB '
+             '(953.6 MiB/953.6 MiB used)\n')
+    assert out_of_memory(committed) == ("Failed to flush table fct_observations during commit: could not allocate "
+                                        "block of size 256.0 KiB (953.5 MiB/953.6 MiB used)")
+    assert out_of_memory(fatal) == ("Failed to flush table mart_scores_current_provinces during commit: failed to "
+                                    "allocate data of size 256.0 KiB (953.6 MiB/953.6 MiB used)")
+    assert out_of_memory("Runtime Error in model fct_rankings: Binder Error: column not found\n") is None
