@@ -85,7 +85,7 @@ def marts(con) -> list[str]:
 
 def describe(con, catalog: str = "serving") -> dict[str, dict]:
     """Each mart as the serving file describes it (dbt's docs, written there as comments, and the
-    keys dbt declared, with the fact tables' primary keys from the manifest published beside it):
+    keys dbt declared, with the fact tables' keys from the manifest published beside it):
     {table: {description, columns: [(name, type, not_null, description)], primary: [cols],
     foreign: [(cols, table, cols)]}}."""
     from .publish import published_manifest, table_keys

@@ -339,14 +339,15 @@ def _write_rankings(site: Site, con) -> None:
     drawn, attribution = _map_units(), map_asset()["attribution"]
     tables = """(select indicator_code, component_code, kind, name_en, name_vi, sort_order from marts.dim_component
                  where component_code = 'overall' or list_contains($kinds, kind))"""
-    kinds = {"kinds": list(PAGE_KINDS)}
+    # the indicators the report writes pages for, and the component kinds that get their own page
+    params = {"kinds": list(PAGE_KINDS), "indicators": INDICATOR_ORDER}
     coverage = _rows(con, f"""select c.indicator_code, c.level, c.year, c.component_code, k.kind, k.name_en as component_name_en,
             k.name_vi as component_name_vi, greatest(c.units_with_figure, c.units_with_rank) as units_held,
             c.units_with_figure, c.units_ranked, coalesce(c.units_no_data, 0) as units_no_data, c.is_complete
         from marts.mart_coverage c join {tables} k using (indicator_code, component_code)
-        where c.indicator_code in ('par_index', 'sipas', 'pci', 'papi') and c.level in ('province', 'ministry')
+        where list_contains($indicators, c.indicator_code) and c.level in ('province', 'ministry')
           and (c.component_code = 'overall' or greatest(c.units_with_figure, c.units_with_rank) > 0)
-        order by c.indicator_code, c.level, c.year, k.sort_order""", kinds)
+        order by c.indicator_code, c.level, c.year, k.sort_order""", params)
     summaries = {(r["indicator_code"], r["level"], r["year"], r["component_code"]): r for r in _rows(con, """
         select indicator_code, level, year, component_code, published_average, mean_score, previous_year
         from marts.mart_year_summaries""")}
@@ -355,7 +356,7 @@ def _write_rankings(site: Site, con) -> None:
     rankings = _rows(con, f"""select r.*, r.value_source_url as source_url from marts.fct_rankings r
         where list_contains($indicators, r.indicator_code)
           and r.component_code in (select component_code from {tables} k where k.indicator_code = r.indicator_code)
-        order by r.rank nulls last, r.score desc nulls last, r.unit_name""", {**kinds, "indicators": INDICATOR_ORDER})
+        order by r.rank nulls last, r.score desc nulls last, r.unit_name""", params)
     # the other total a publisher prints beside the ranked one (PAPI's weighted total of 2019, PCI before
     # weighting in 2007-2010): shown with its own rank, so a reader sees which total is ranked
     variants: dict[tuple, dict] = defaultdict(dict)
