@@ -164,6 +164,7 @@ def test_the_dashboard_imports_and_its_charts_show_the_marts(superset):
 
 
 def test_the_dashboard_draws_in_chromium(superset):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from test_report import ARTIFACTS, CHROMIUM_ARGS, _chromium
@@ -184,42 +185,39 @@ def test_the_dashboard_draws_in_chromium(superset):
             try:
                 page.get_by_placeholder("63 records").wait_for(timeout=120_000)  # the table's search box, PCI 2020
                 page.locator("canvas").nth(1).wait_for(timeout=120_000)  # the bar and the line chart (ECharts)
-                page.wait_for_timeout(2000)
+                # drawn and settled, not only laid out: the share of painted pixels in each canvas
+                try:
+                    painted = page.wait_for_function(_PAINTED, polling=1000, timeout=120_000).json_value()
+                except PlaywrightTimeout:
+                    last = page.evaluate("() => window.__govwhShares")
+                    raise AssertionError(f"the charts did not draw and settle in 120 s; painted shares: {last}")
                 table = page.locator("table tbody tr").all_inner_texts()
             finally:
                 page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
     assert table[0].split()[:3] == ["1", "Quảng", "Ninh"]  # PCI 2020, the filter's default year
-    assert shot.stat().st_size > 50_000
+    assert len([share for share in painted if share > 0.01]) >= 2, painted
 
 
-def test_a_changed_reader_password_reaches_superset_at_the_next_import_and_a_bad_host_is_refused(superset, postgres):
-    """The mirror sets bi_reader's password at every serving run; the next start (start.sh runs
-    import_assets.py) must hand the new one to Superset, replacing the imported connection."""
-    import psycopg
-    from psycopg import sql
-
-    base, _, _, env = superset
-    api = _api(base)
-    (dashboard,) = api.get(base + "/api/v1/dashboard/", timeout=30).json()["result"]
-    chart = next(c["id"] for c in api.get(f"{base}/api/v1/dashboard/{dashboard['id']}/charts", timeout=30)
-                 .json()["result"] if c["slice_name"] == "PCI ranking")
-    rotated = "synthetic-rotated-reader-pw"
-    with psycopg.connect(postgres, autocommit=True) as con:
-        con.execute(sql.SQL("alter role bi_reader password {}").format(sql.Literal(rotated)))
-    chart_detail = api.get(f"{base}/api/v1/chart/{chart}", timeout=30).json()["result"]
-    stale = api.post(base + "/api/v1/chart/data", json={**json.loads(chart_detail["query_context"]), "force": True},
-                     timeout=120)
-    assert not stale.ok  # Superset still holds the old password
-    script = [str(Path(env["PATH"].split(":")[0]) / "python"), str(SUPERSET_DIR / "import_assets.py"),
-              "--host", env["GOVWH_MIRROR_HOST"], "--port", env["GOVWH_MIRROR_PORT"], "--database", DATABASE]
-    proc = subprocess.run(script, env={**env, "BI_READER_PASSWORD": rotated}, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(_chart_data(_api(base), base, chart, [{"col": "year", "op": "==", "val": 2016}])) == 63
-    # a host that would smuggle a YAML key into the connection is refused, in one line
-    bad = subprocess.run([*script[:3], "evil\nallow_dml: true", *script[4:]],
-                         env={**env, "BI_READER_PASSWORD": rotated}, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
-        "import_assets: error: --host 'evil\\nallow_dml: true' is not a host name or an IP address"]
+# The share of each canvas's pixels that are painted (alpha > 0), once at least two canvases (the bar
+# chart and the line chart) have painted more than 1% of their area and no canvas changed since the
+# last poll (ECharts animates: bars grow and lines draw from left to right for a second or so); null,
+# keep waiting, until then. A size threshold on the screenshot PNG stood here before: it failed in CI
+# (38,686 bytes against 50,000) on a dashboard caught mid-animation.
+_PAINTED = """() => {
+  const canvases = [...document.querySelectorAll('canvas')];
+  const shares = canvases.map(c => {
+    const ctx = c.width && c.height ? c.getContext('2d') : null;
+    if (!ctx) return 0;
+    const data = ctx.getImageData(0, 0, c.width, c.height).data;
+    let painted = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
+    return painted / (c.width * c.height);
+  });
+  window.__govwhShares = shares;
+  const picture = canvases.map(c => c.toDataURL()).join('|');
+  const settled = window.__govwhLastPicture === picture;
+  window.__govwhLastPicture = picture;
+  return settled && shares.filter(share => share > 0.01).length >= 2 ? shares : null;
+}"""
