@@ -221,3 +221,34 @@ _PAINTED = """() => {
   window.__govwhLastPicture = picture;
   return settled && shares.filter(share => share > 0.01).length >= 2 ? shares : null;
 }"""
+
+
+def test_a_changed_reader_password_reaches_superset_at_the_next_import_and_a_bad_host_is_refused(superset, postgres):
+    """The mirror sets bi_reader's password at every serving run; the next start (start.sh runs
+    import_assets.py) must hand the new one to Superset, replacing the imported connection."""
+    import psycopg
+    from psycopg import sql
+
+    base, _, _, env = superset
+    api = _api(base)
+    (dashboard,) = api.get(base + "/api/v1/dashboard/", timeout=30).json()["result"]
+    chart = next(c["id"] for c in api.get(f"{base}/api/v1/dashboard/{dashboard['id']}/charts", timeout=30)
+                 .json()["result"] if c["slice_name"] == "PCI ranking")
+    rotated = "synthetic-rotated-reader-pw"
+    with psycopg.connect(postgres, autocommit=True) as con:
+        con.execute(sql.SQL("alter role bi_reader password {}").format(sql.Literal(rotated)))
+    chart_detail = api.get(f"{base}/api/v1/chart/{chart}", timeout=30).json()["result"]
+    stale = api.post(base + "/api/v1/chart/data", json={**json.loads(chart_detail["query_context"]), "force": True},
+                     timeout=120)
+    assert not stale.ok  # Superset still holds the old password
+    script = [str(Path(env["PATH"].split(":")[0]) / "python"), str(SUPERSET_DIR / "import_assets.py"),
+              "--host", env["GOVWH_MIRROR_HOST"], "--port", env["GOVWH_MIRROR_PORT"], "--database", DATABASE]
+    proc = subprocess.run(script, env={**env, "BI_READER_PASSWORD": rotated}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(_chart_data(_api(base), base, chart, [{"col": "year", "op": "==", "val": 2016}])) == 63
+    # a host that would smuggle a YAML key into the connection is refused, in one line
+    bad = subprocess.run([*script[:3], "evil\nallow_dml: true", *script[4:]],
+                         env={**env, "BI_READER_PASSWORD": rotated}, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "import_assets: error: --host 'evil\\nallow_dml: true' is not a host name or an IP address"]
