@@ -285,15 +285,16 @@ def _write_page_csv(site: Site, rel: str, header, data) -> str:
     return site.writing.name
 
 
-def _write_table_files(site: Site, stem: str, rows: list[dict]) -> dict[str, str]:
-    """Exactly the rows a ranking page shows, as <stem>.csv and <stem>.xlsx."""
+def _write_table_files(site: Site, stem: str, header, data) -> dict[str, str]:
+    """Exactly the rows a page's table shows, as <stem>.csv and <stem>.xlsx beside the page (a
+    ranking page's and a survey indicator page's); returns their file names, for the page's links."""
     from .exports import _Workbook
 
-    data = [[r.get(c) for c in TABLE_COLUMNS] for r in rows]
-    names = {"csv": _write_page_csv(site, f"{stem}.csv", TABLE_COLUMNS, data)}
+    data = [list(row) for row in data]
+    names = {"csv": _write_page_csv(site, f"{stem}.csv", header, data)}
     site.writing = site.out / f"{stem}.xlsx"
     book = _Workbook(site.writing, small=True)
-    book.sheet("table", list(TABLE_COLUMNS), data)
+    book.sheet("table", list(header), data)
     book.book.close()
     names["xlsx"] = site.writing.name
     return names
@@ -425,7 +426,8 @@ def _write_table(site: Site, c: dict, rows: list[dict], meta: dict, slug: str, d
     table_map = ranking_map(rows, rows[0]["units_ranked"] if rows else None, drawn) if level == "province" else None
     page = _table_page(component, slug, year)
     site.tables.add(page)
-    table_files = _write_table_files(site, page[:-len(".html")], rows)
+    table_files = _write_table_files(site, page.removesuffix(".html"), TABLE_COLUMNS,
+                                     [[r.get(c) for c in TABLE_COLUMNS] for r in rows])
     is_overall = component == "overall"
     name_en = meta["name_en"] if is_overall else f"{meta['name_en']}: {c['component_name_en']}"
     name_vi = meta["name_vi"] if is_overall else f"{meta['name_vi']}: {c['component_name_vi']}"
@@ -514,12 +516,17 @@ def _indicator_page(code: str) -> str:
     return f"indicator/{code}.html"
 
 
+# The columns of a survey indicator page's table as its own download (CSV and XLSX beside the page).
+INDICATOR_TABLE_COLUMNS = ("indicator_code", "subindicator_code", "year", "place", "unit_key", "unit_name", "value",
+                           "unit_of_measure", "value_status", "name_as_published", "publication_id", "source_url")
+
+
 def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> None:
     """indicator/<code>.html for every survey indicator below a sub-index or dimension: the provinces
     ordered on that one question in its latest year (by value, highest first: most questions
     declare no direction, so the order says nothing of better or worse), its unit of measure, the
     spread as a histogram, a map by value, and every year's lowest / median / highest as computed
-    beside the publisher's printed Min / Median / Max (VCCI's 2017-2019 rows); a CSV of the table."""
+    beside the publisher's printed Min / Median / Max (VCCI's 2017-2019 rows); the table as CSV and XLSX."""
     summary = defaultdict(list)
     for m in _rows(con, "select * from marts.mart_subindicator_summary order by year"):
         summary[m["subindicator_code"]].append(m)
@@ -563,10 +570,8 @@ def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> Non
                   if m["published_median"] is not None else "", "reconciles": m["reconciles"]}
                  for m in summary.get(code, [])]
         page = _indicator_page(code)
-        csv_file = _write_page_csv(
-            site, page.replace(".html", ".csv"),
-            ("indicator_code", "subindicator_code", "year", "place", "unit_key", "unit_name", "value",
-             "unit_of_measure", "value_status", "name_as_published", "publication_id", "source_url"),
+        table_files = _write_table_files(
+            site, page.removesuffix(".html"), INDICATOR_TABLE_COLUMNS,
             [(item["indicator_code"], code, r["year"], r["place"], r["unit_key"], r["unit_name"], r["value"], unit,
               r["value_status"], r["name_as_published"], r["publication_id"], r["source_url"]) for r in rows])
         parent_page = _table_page(item["parent_component_code"], f"{item['indicator_code']}-province", year)
@@ -576,7 +581,7 @@ def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> Non
                    unit_label=UNIT_LABEL.get(unit, unit), spec=_json(spec) if spec else None,
                    map_spec=_json(table_map) if table_map else None, map_info=table_map, attribution=attribution,
                    years=years, indicator=SHORT.get(item["indicator_code"], item["indicator_code"]),
-                   csv_file=csv_file, file_url=rows[0]["source_url"],
+                   table_files=table_files, file_url=rows[0]["source_url"],
                    parent_page=parent_page.split("/")[-1] if parent_page in site.tables else None)
 
 

@@ -536,6 +536,23 @@ def test_every_survey_indicator_has_a_page_with_its_spread_and_the_publishers_mi
     with open(folder / "indicator" / "pci_ec_01.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 63 and {r["year"] for r in rows} == {"2019"} and rows[0]["place"] == "1"
+    # every indicator page links the CSV and the XLSX of exactly its table, both beside it
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert f'<a href="{page.stem}.csv" download>CSV</a>' in html and f'<a href="{page.stem}.xlsx" download>XLSX</a>' in html
+        assert page.with_suffix(".csv").is_file() and page.with_suffix(".xlsx").is_file()
+    from openpyxl import load_workbook
+
+    cells = list(load_workbook(folder / "indicator" / "pci_ec_01.xlsx", read_only=True)["table"].iter_rows(values_only=True))
+    assert cells[0] == tuple(rows[0])  # the CSV's header
+    value = cells[0].index("value")
+
+    def same(row):  # a cell as the CSV writes it; the value as a number (the XLSX reads 7.0 back as 7)
+        return tuple(float(v) if j == value and v not in (None, "") else "" if v is None else str(v)
+                     for j, v in enumerate(row))
+
+    assert len(cells) == 1 + 63 and [same(row) for row in cells[1:]] == [same(r.values()) for r in rows]
+    assert isinstance(cells[1][value], (int, float)) and cells[1][2] == 2019  # numbers as numbers
     assert "Questionnaire item a001" in _page_text(folder, "indicator/papi_d1_01.html")
     quang_ninh = (folder / "province" / "22.html").read_text(encoding="utf-8")
     linked = set(re.findall(r'href="\.\./(indicator/[a-z0-9_]+\.html)"', quang_ninh))
