@@ -3,12 +3,13 @@
     python scripts/make_superset_assets.py [--out deploy/superset/assets]
 
 The bundle holds one database connection (the PostgreSQL mirror, read as bi_reader), a dataset per
-mart below with every column described as in dbt (`_marts__models.yml`, the one place column
-descriptions are written), three charts and one dashboard "Vietnam governance rankings" with two
-native filters (year, province). Identifiers are uuid5 of their names, so re-running gives the
-same files; a test checks the committed files are what this script writes. The database URI
-carries Superset's password mask: `deploy/superset/import_assets.py` puts the real password in at
-import time, so no secret is ever written to the repository.
+mart below with every column described as in dbt (`dbt_project/models/marts/<mart>.yml`, and
+`_marts__columns.md` for the descriptions several marts share: the one place each is written),
+three charts and one dashboard "Vietnam governance rankings" with two native filters (year,
+province). Identifiers are uuid5 of their names, so re-running gives the same files; a test checks
+the committed files are what this script writes. The database URI carries Superset's password
+mask: `deploy/superset/import_assets.py` puts the real password in at import time, so no secret is
+ever written to the repository.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest.fsutil import replace_dir  # noqa: E402
-MODELS = ROOT / "dbt_project" / "models" / "marts" / "_marts__models.yml"
+MODELS = ROOT / "dbt_project" / "models" / "marts"  # <mart>.yml each; shared descriptions in _marts__columns.md
 OUT = ROOT / "deploy" / "superset" / "assets"
 NAMESPACE = uuid.UUID("6f1c2b8e-1d7a-4e39-9d0c-6f6f7665726e")  # fixed: the bundle's ids are stable
 MASK = "XXXXXXXXXX"  # Superset's own password mask in exported URIs
@@ -56,8 +57,31 @@ def _sql_type(dbt_type: str) -> str:
     return SQL_TYPES[dbt_type]
 
 
+DOC_REF = re.compile(r"""\{\{\s*doc\(\s*["'](\w+)["']\s*\)\s*\}\}""")
+DOC_BLOCK = re.compile(r"\{%\s*docs\s+(\w+)\s*%\}(.*?)\{%\s*enddocs\s*%\}", re.S)
+
+
 def _models() -> dict[str, dict]:
-    return {m["name"]: m for m in yaml.safe_load(MODELS.read_text(encoding="utf-8"))["models"]}
+    """Every mart's YAML, each description as dbt renders it: a `{{ doc("name") }}` is replaced by
+    its docs block's text (stripped, as dbt does)."""
+    docs = {name: text.strip() for path in sorted(MODELS.glob("*.md"))
+            for name, text in DOC_BLOCK.findall(path.read_text(encoding="utf-8"))}
+
+    def rendered(text: str) -> str:
+        def block(match):
+            if match.group(1) not in docs:
+                raise SystemExit(f"make_superset_assets: error: {MODELS}: no docs block {match.group(1)!r}")
+            return docs[match.group(1)]
+        return DOC_REF.sub(block, text)
+
+    models = {}
+    for path in sorted(MODELS.glob("*.yml")):
+        for m in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
+            m["description"] = rendered(m.get("description", ""))
+            for c in m.get("columns", []):
+                c["description"] = rendered(c.get("description", ""))
+            models[m["name"]] = m
+    return models
 
 
 def _text(value: str) -> str:

@@ -20,20 +20,20 @@ from conftest import curated_copy, govwh, make_settings, query, write_curated
 
 pytestmark = pytest.mark.slow  # each test runs its own pipeline or dbt build
 
-MARTS_YAML = "models/marts/_marts__models.yml"
+COLUMNS_DOCS = "models/marts/_marts__columns.md"  # the column descriptions several marts share
 COLUMN = ("fct_rankings", "rank_label")
-DESCRIPTION = '  - name: rank_label\n    data_type: varchar\n    description: The rank as "12 of 63".\n'
+DESCRIPTION = '{% docs rank_label %}\nThe rank as "12 of 63".\n{% enddocs %}\n'
 
 
 def _edit_description(project, text: str) -> None:
-    """Give fct_rankings.rank_label a new description (a SYNTHETIC docs edit)."""
-    path = project / MARTS_YAML
+    """Give rank_label (fct_rankings' and every mart's that shares its docs block) a new
+    description (a SYNTHETIC docs edit)."""
+    path = project / COLUMNS_DOCS
     source = path.read_text(encoding="utf-8")
-    start = source.index("- name: fct_rankings\n")
-    at = source.index(DESCRIPTION, start)
-    assert at < source.index("\n- name: ", start + 1)  # within fct_rankings
-    edited = DESCRIPTION.replace('The rank as "12 of 63".', f"'{text}'")
-    path.write_text(source[:at] + edited + source[at + len(DESCRIPTION):], encoding="utf-8")
+    assert source.count(DESCRIPTION) == 1
+    path.write_text(source.replace(DESCRIPTION, DESCRIPTION.replace('The rank as "12 of 63".', text)),
+                    encoding="utf-8")
+    assert "description: '{{ doc(\"rank_label\") }}'" in (project / "models" / "marts" / "fct_rankings.yml").read_text()
 
 
 def _served_comment(settings) -> str:

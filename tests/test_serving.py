@@ -137,7 +137,10 @@ def _marts_yaml() -> dict:
 
     from ingest.config import DBT_PROJECT_DIR
 
-    return yaml.safe_load((DBT_PROJECT_DIR / "models" / "marts" / "_marts__models.yml").read_text(encoding="utf-8"))
+    models = []  # one YAML per mart (models/marts/<mart>.yml)
+    for path in sorted((DBT_PROJECT_DIR / "models" / "marts").glob("*.yml")):
+        models += yaml.safe_load(path.read_text(encoding="utf-8"))["models"]
+    return {"models": models}
 
 
 def _unindexed() -> set[str]:
