@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from . import catalogue
-from .config import Settings, tune
+from .config import REPO_ROOT, Settings, tune
 from .errors import BuildFailed, PipelineError, StorageError
 from .fetch import Landed, fetch, make_session
 from .fsutil import replace_dir
@@ -333,6 +333,55 @@ def dbt_command(settings: Settings, *args: str) -> list[str]:
     return [str(exe), *args, "--project-dir", project, "--profiles-dir", project]
 
 
+# dbt's saved parse (target/partial_parse.msgpack) lets a build re-parse only the files that changed
+# (2.3 s against 4.5 s here). A data folder's first build has none: it starts from the one the last
+# passing build of the repository's dbt project left in .cache/dbt-parse/, which dbt checks like its
+# own (versions, profile, every file's checksum) and parses in full when it does not fit. Most test
+# builds run in a fresh folder: 95 of 121 in one `make test` parsed in full.
+PARSE_CACHE = REPO_ROOT / ".cache" / "dbt-parse"
+SAVED_PARSE = "partial_parse.msgpack"
+
+
+def _saved_parse_cache(settings: Settings) -> Path | None:
+    """The cached saved parse of the repository's own dbt project; None for another project (a
+    copy a test edits): one file, never a growing pile."""
+    from .config import DBT_PROJECT_DIR
+
+    if Path(settings.dbt_project_dir).resolve() != DBT_PROJECT_DIR.resolve():
+        return None
+    return PARSE_CACHE / SAVED_PARSE
+
+
+def _seed_saved_parse(settings: Settings) -> None:
+    """A build without a saved parse of its own starts from the project's last one (best effort)."""
+    own = settings.build_dir / "target" / SAVED_PARSE
+    cached = _saved_parse_cache(settings)
+    if cached is None or own.exists() or not cached.is_file() or cached.is_symlink():
+        return
+    try:
+        own.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, own)
+    except OSError as exc:  # only a slower parse: dbt parses everything
+        own.unlink(missing_ok=True)
+        log.debug("the saved dbt parse %s was not copied: %s", cached, exc)
+
+
+def _keep_saved_parse(settings: Settings) -> None:
+    """A passing build's saved parse becomes the project's (replaced whole: builds run side by side)."""
+    own = settings.build_dir / "target" / SAVED_PARSE
+    cached = _saved_parse_cache(settings)
+    if cached is None:
+        return
+    partial = cached.with_name(f".{SAVED_PARSE}.{os.getpid()}.partial")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(own, partial)
+        os.replace(partial, cached)
+    except OSError as exc:  # a read-only checkout, a full disk: the next fresh folder parses in full
+        partial.unlink(missing_ok=True)
+        log.debug("the saved dbt parse was not kept in %s: %s", cached, exc)
+
+
 def build(settings: Settings) -> Path:
     """dbt build (seeds, models, tests) into a private file; returns its path.
 
@@ -357,6 +406,7 @@ def _build(settings: Settings) -> Path:
     fingerprint = build_fingerprint(settings)  # before dbt reads anything
     started = time.perf_counter()
     _say(f"[build] dbt build -> {target}")
+    _seed_saved_parse(settings)
     with open(log_path, "w", encoding="utf-8") as log_file:
         proc = subprocess.run(
             dbt_command(settings, "build", "--target-path", str(settings.build_dir / "target"),
@@ -389,6 +439,7 @@ def _build(settings: Settings) -> Path:
                           for r in failed[:10]) or _log_error(log_path)
         raise BuildFailed(f"dbt build failed ({len(failed)} failing nodes): {lines}. "
                           f"The serving warehouse was not touched. Log: {log_path}")
+    _keep_saved_parse(settings)
     try:
         receipt = write_receipt(target, dbt_seconds, fingerprint)
     except (OSError, duckdb.Error) as exc:

@@ -69,3 +69,31 @@ def test_a_model_edit_rebuilds(warehouse_copy, tmp_path):
     assert snapshot(settings).serving_sha256 == before.serving_sha256
     again = govwh(settings, "run", "--direct")  # the edit is now part of the last build's inputs
     assert "[check] nothing new since 20" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_fresh_folders_first_build_starts_from_the_projects_saved_parse(warehouse_copy, tmp_path, monkeypatch):
+    """A build in a folder without dbt's saved parse of its own copies the one the last passing
+    build of the project kept (.cache/dbt-parse/, here a private one) and re-parses only what
+    differs; an unreadable cached parse only means a full parse, and the passing build replaces it."""
+    from ingest import pipeline
+
+    cache = tmp_path / "dbt-parse"
+    cache.mkdir()
+    monkeypatch.setattr(pipeline, "PARSE_CACHE", cache)
+    settings = warehouse_copy
+    target = settings.build_dir / "target"
+    shutil.copyfile(target / "partial_parse.msgpack", cache / "partial_parse.msgpack")  # what the last build kept
+
+    def fresh_build() -> str:
+        shutil.rmtree(target)  # a folder's first build: no saved parse of its own
+        pipeline.build(settings)
+        return (settings.build_dir / "dbt_build.log").read_text(encoding="utf-8")
+
+    log = fresh_build()
+    assert "Starting full parse" not in log and "Unable to do partial parsing" not in log, log[:2000]
+    assert "Partial parsing enabled" in (settings.build_dir / "logs" / "dbt.log").read_text(encoding="utf-8")
+    (cache / "partial_parse.msgpack").write_bytes(b"SYNTHETIC: not a saved parse")
+    fresh_build()  # dbt cannot use it: a full parse, and a passing build
+    kept = (cache / "partial_parse.msgpack").read_bytes()
+    assert kept == (target / "partial_parse.msgpack").read_bytes() and len(kept) > 100_000
+    assert [p.name for p in cache.iterdir()] == ["partial_parse.msgpack"]  # no partial copy left beside it
