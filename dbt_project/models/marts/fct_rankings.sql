@@ -20,12 +20,12 @@ scores as (  -- what ranking needs: narrow rows through the windows and joins; t
                 -- is joined once, at the end
     select indicator_code, level, year, component_code, unit_key, value, published_rank, ci_low, ci_high,
            rank_from_order_of_listing
-    from {{ ref('fct_indicator_scores') }}
+    from {{ ref('int_indicator_scores') }}
     where level in ('province', 'ministry') and indicator_code in (select indicator_code from ranked_indicators)
 ),
 tables as (
     select indicator_code, level, year, component_code, is_complete, units_with_rank, units_no_data
-    from {{ ref('mart_coverage') }}
+    from {{ ref('int_table_coverage') }}
 ),
 sorted_tables as (
     select t.indicator_code, t.component_kind, y.year::integer as year
@@ -137,7 +137,7 @@ select
     f.rank_source_url,
     c.current_province_key
 from ranked as r
-join {{ ref('fct_indicator_scores') }} as f
+join {{ ref('int_indicator_scores') }} as f
     on f.indicator_code = r.indicator_code and f.level = r.level and f.year = r.year
    and f.component_code = r.component_code and f.unit_key = r.unit_key
 left join bands as b

@@ -11,7 +11,7 @@ with stats as (
     select indicator_code, level, year, component_code,
            avg(value::decimal(38, 16))::double as computed_mean, median(value) as computed_median,
            min(value) as computed_min, max(value) as computed_max, count(value) as units_in_mean
-    from {{ ref('fct_indicator_scores') }}
+    from {{ ref('int_indicator_scores') }}
     where value is not null
     group by all
 ),
@@ -26,7 +26,7 @@ regional_stats as (
     select s.indicator_code, s.level, s.year, s.component_code, r.region_code,
            avg(s.value::decimal(38, 16))::double as computed_mean, median(s.value) as computed_median,
            count(s.value) as units_in_mean
-    from {{ ref('fct_indicator_scores') }} as s
+    from {{ ref('int_indicator_scores') }} as s
     join {{ ref('dim_province') }} as p on p.province_key = s.unit_key
     join {{ ref('regions') }} as r on r.name_vi = p.region_vi
     where s.level = 'province' and s.value is not null
@@ -82,4 +82,4 @@ select
     a.tolerance,
     case when {{ compared }} then abs(a.computed_value - a.value) <= a.tolerance end as reconciles
 from computed as a
-left join {{ ref('mart_coverage') }} as c using (indicator_code, level, year, component_code)
+left join {{ ref('int_table_coverage') }} as c using (indicator_code, level, year, component_code)
