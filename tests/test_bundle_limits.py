@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -180,23 +179,42 @@ def _bomb(path: Path, mib: int, header: bool) -> None:
         f.write(z.flush())
 
 
+# Runs argv[3:] as its child, writes that child's peak memory (KiB, os.wait4's ru_maxrss) to argv[1],
+# exits with its exit code; kills it after argv[2] seconds.
+_LAUNCHER = """
+import os, subprocess, sys, threading
+child = subprocess.Popen(sys.argv[3:])
+timer = threading.Timer(float(sys.argv[2]), child.kill)
+timer.start()
+_, status, usage = os.wait4(child.pid, 0)
+timer.cancel()
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _govwh_measured(settings, *args: str, env: dict, timeout: float = 300) -> SimpleNamespace:
-    """conftest.govwh, with the child's peak memory (os.wait4's ru_maxrss for that one process) and
+    """conftest.govwh, with its peak memory (os.wait4's ru_maxrss, read by a launcher: see below) and
     stdout/stderr read through files, at most 1 MB of each (a broken build could print far more)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
     full_env.update({"GOVWH_DATA_DIR": str(settings.data_dir), "GOVWH_WAREHOUSE": str(settings.warehouse),
                      "GOVWH_CURATED_DIR": str(settings.curated_dir),
                      "GOVWH_DBT_PROJECT_DIR": str(settings.dbt_project_dir), "PYTHONUNBUFFERED": "1", **env})
     out_path, err_path = settings.data_dir.parent / "child.stdout", settings.data_dir.parent / "child.stderr"
+    peak_path = settings.data_dir.parent / "child.peak"
+    # govwh runs as the grandchild of a small launcher: a process keeps the peak memory of the one it
+    # was forked from (Linux carries the parent's high-water mark across fork and exec), so a child
+    # of this pytest worker reported the worker's own peak (732 MiB in CI after a few hundred tests,
+    # 256 MiB in a fresh one); the launcher's is a few MiB.
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        child = subprocess.Popen([sys.executable, "-m", "ingest", *args], env=full_env, stdout=out, stderr=err)
-        timer = threading.Timer(timeout, child.kill)
-        timer.start()
+        child = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(peak_path), str(timeout),
+                                  sys.executable, "-m", "ingest", *args], env=full_env, stdout=out, stderr=err)
         try:
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            timer.cancel()
-    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+            child.wait(timeout=timeout + 60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
+    usage = SimpleNamespace(ru_maxrss=int(peak_path.read_text()))
 
     def head(path: Path) -> str:
         with open(path, "rb") as f:
