@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from . import catalogue
-from .config import REPO_ROOT, Settings, tune
+from .config import DBT_PROJECT_DIR, REPO_ROOT, Settings, tune
 from .errors import BuildFailed, PipelineError, StorageError
 from .fetch import Landed, fetch, make_session
 from .fsutil import replace_dir
@@ -114,8 +114,6 @@ def _folder_lines(folder: Path) -> list[str]:
 
 
 def _code_lines() -> list[str]:
-    from .config import REPO_ROOT
-
     return _folder_lines(REPO_ROOT / "ingest")
 
 
@@ -345,8 +343,6 @@ SAVED_PARSE = "partial_parse.msgpack"
 def _saved_parse_cache(settings: Settings) -> Path | None:
     """The cached saved parse of the repository's own dbt project; None for another project (a
     copy a test edits): one file, never a growing pile."""
-    from .config import DBT_PROJECT_DIR
-
     if Path(settings.dbt_project_dir).resolve() != DBT_PROJECT_DIR.resolve():
         return None
     return PARSE_CACHE / SAVED_PARSE

@@ -295,7 +295,6 @@ def _write_table_files(site: Site, stem: str, header, data) -> dict[str, str]:
     ranking page's and a survey indicator page's); returns their file names, for the page's links."""
     from .exports import _Workbook
 
-    data = [list(row) for row in data]
     names = {"csv": _write_page_csv(site, f"{stem}.csv", header, data)}
     site.writing = site.out / f"{stem}.xlsx"
     book = _Workbook(site.writing, small=True)
