@@ -4,7 +4,9 @@ Three kinds of declaration, one set of field rules (`Fields`):
 
 - a publication family, `catalogue/<family>.yml` (GOVWH_CATALOGUE_DIR): the publisher, its files'
   origins, how each year range is laid out (parser and layout), the units expected, and one line
-  per edition (year). A new year in a declared layout is one line under `editions`;
+  per edition (year). A new year in a declared layout is one line under `editions`. A family
+  whose figures come only from curated pages (PAR INDEX, SIPAS: the Ministry publishes no data
+  file) declares no origins: its editions and the pages the watch reads, nothing to fetch;
 - a registered bundle, in the JSON file GOVWH_CATALOGUE_EXTRA names (ingest.catalogue.extra);
 - a curated page, `data/curated/<page>.csv`, whose '# key: value' header declares the page.
 
@@ -202,6 +204,11 @@ class Family:
     found_file: object = field(default=None, compare=False, repr=False)
 
     @property
+    def curated_only(self) -> bool:
+        """No publisher file is declared: the family's figures come from curated pages."""
+        return not self.origin_bases
+
+    @property
     def years(self) -> tuple[int, ...]:
         return tuple(e.year for e in self.editions)
 
@@ -249,10 +256,13 @@ def load_family(path: Path) -> Family:
     if family != path.stem:
         raise top.error(f"family {family!r} must match the file's name ({path.stem!r})")
     indicator = top.indicator(doc)
-    level = top.choice(doc, "level", LEVELS)
+    # a family of curated pages only (no `origins`) fetches nothing: its level (the pages give
+    # each row's) and units (the guards count files' units) may go unsaid
+    with_files = "origins" in doc
+    level = top.choice(doc, "level", LEVELS) if with_files or "level" in doc else ""
     publisher = top.text(doc, "publisher")
     site = top.url(doc, "site", required=True)
-    default_units = top.whole(doc, "units", 1, 100_000)
+    default_units = top.whole(doc, "units", 1, 100_000) if with_files or "units" in doc else 0
     count_component = top.pattern(doc, "count_component", INDICATOR, "a component code") \
         if "count_component" in doc else "overall"
     id_template = top.text(doc, "id", required=False)
@@ -261,8 +271,8 @@ def load_family(path: Path) -> Family:
     family_title = top.text(doc, "title", required=False)
 
     origins: dict[str, tuple[str, str]] = {}
-    raw_origins = doc.get("origins")
-    if not isinstance(raw_origins, dict) or not raw_origins:
+    raw_origins = doc.get("origins") if with_files else {}
+    if not isinstance(raw_origins, dict) or (with_files and not raw_origins):
         raise top.error("origins must map each origin's name to its base URL and licence")
     for name, o in raw_origins.items():
         f = Fields(_at(path, o if isinstance(o, dict) else raw_origins, f"origin {str(name)[:40]}"))
@@ -297,6 +307,8 @@ def load_family(path: Path) -> Family:
     def file_fields(entry: dict, f: Fields, years: tuple[int, ...], parser: str | None, title: str,
                     pub_id: str | None) -> dict:
         origin = f.text(entry, "origin")
+        if not origins:
+            raise f.error("a file needs origins: the family declares none (curated pages only)")
         if origin not in origins:
             raise f.error(f"origin {origin[:60]!r} is not declared under origins ({', '.join(origins)})")
         base, licence = origins[origin]
@@ -328,9 +340,11 @@ def load_family(path: Path) -> Family:
         if editions and year < editions[-1].year:
             raise f.error(f"editions must be in order of year ({year} after {editions[-1].year})")
         parser, layout_title, layout_carries, layout = layout_of(year, f) if layouts else (None, "", (), {})
-        units = f.whole(entry, "units", 1, 100_000, default=default_units)
+        units = f.whole(entry, "units", 1, 100_000, default=default_units) if default_units or "units" in entry else 0
         carries = tuple(sorted(set(layout_carries) | set(_carries(f, entry))))
         editions.append(Edition(year, units, carries, f.text(entry, "note", required=False)))
+        if ("path" in entry or "origin" in entry) and not origins:
+            raise f.error("a file needs origins: the family declares none (curated pages only)")
         if "path" in entry or "origin" in entry:  # the year's own file
             pub_id = None if "id" in entry else _from_template(id_template, year, f)
             spec = file_fields(entry, f, (year,), parser, layout_title or family_title, pub_id)
@@ -358,8 +372,13 @@ def load_family(path: Path) -> Family:
         spec.update(layout={}, units_per_year=units, expected_units=max(u for _, u in units))
         panels.append(spec)
 
-    watch = tuple(_watch(Fields(_at(path, entry, "watch")), entry)
-                  for entry in _list(doc, "watch", path, required=False))
+    watch = []
+    for entry in _list(doc, "watch", path, required=False):
+        f = Fields(_at(path, entry, "watch"))
+        watch.append(_watch(f, entry))
+        if watch[-1].land and not layouts:
+            raise f.error("land: true needs layouts (a file taken in is read by its year's layout)")
+    watch = tuple(watch)
 
     def found_file(year: int, url: str) -> dict:
         """The spec of an edition the watch found at url: the family's layout of that year."""

@@ -163,19 +163,26 @@ def check(settings: Settings, session: requests.Session | None = None) -> list[F
     families = catalogue.families(settings.catalogue_dir)
     findings: list[Finding] = []
     seen: list[dict] = []
+    # each page is read once a night, whichever families watch it (PAR INDEX and SIPAS share one)
+    readers: dict[str, list[tuple]] = {}
+    for fam in families:
+        for w in fam.watch:
+            for url, year in _targets(w, set(fam.years), settings):
+                readers.setdefault(url, []).append((fam, w, year))
     try:
-        for fam in families:
-            for w in fam.watch:
-                for url, year in _targets(w, set(fam.years), settings):
-                    before = pages.get(url, {})
-                    entry, moved = _look(url, year, w, fam, before, settings, session, now)
-                    if entry["status"] == 200:  # what this page links now decides (a link taken away is dropped)
-                        for key in [k for k, v in found.items() if v.get("page") == url]:
-                            del found[key]
-                    pages[url] = entry
-                    seen.append({"at": now, "family": fam.id, "page": url, "status": entry["status"],
-                                 "confirmed": w.confirmed, "matched": len(entry["links"])})
-                    findings += moved + _editions(fam, w, url, entry["links"], found, now)
+        for url, these in readers.items():
+            before = pages.get(url, {})
+            entry, moved = _look(url, these, before, settings, session, now)
+            if entry["status"] == 200:  # what this page links now decides (a link taken away is dropped)
+                for key in [k for k, v in found.items() if v.get("page") == url]:
+                    del found[key]
+            pages[url] = entry
+            seen.append({"at": now, "family": ", ".join(dict.fromkeys(fam.id for fam, _w, _y in these)),
+                         "page": url, "status": entry["status"], "confirmed": all(w.confirmed for _f, w, _y in these),
+                         "matched": len(entry["links"])})
+            findings += moved
+            for fam, w, _year in these:
+                findings += _editions(fam, w, url, _own_links(w, entry["links"]), found, now)
         declared = {fam.id: set(fam.years) for fam in families}
         for key in [k for k, v in found.items() if v.get("year") in declared.get(v.get("family"), ())]:
             del found[key]  # declared since: the declaration's own line takes over
@@ -198,10 +205,12 @@ def _targets(w, declared: set[int], settings: Settings) -> list[tuple[str, int |
     return [(page_url(w.page, settings, y), y) for y in range(first, datetime.now().year + 1)]
 
 
-def _look(url: str, year: int | None, w, fam, before: dict, settings: Settings, session, now: str
+def _look(url: str, these: list[tuple], before: dict, settings: Settings, session, now: str
           ) -> tuple[dict, list[Finding]]:
-    """One page read: its state entry (status, validators, since, links as 'year<TAB>link'), and the
-    finding that it stopped answering, the night it does."""
+    """One page read for the watch entries `these` ((family, watch, year) each): its state entry
+    (status, validators, since, the links any of them matches as 'year<TAB>link'), and the finding
+    that it stopped answering, the night it does."""
+    fam, w, _year = these[0]
     try:
         status, body, validators = _get(url, settings, session, before)
         problem = None if status in (200, 304) else f"HTTP {status}"
@@ -215,27 +224,37 @@ def _look(url: str, year: int | None, w, fam, before: dict, settings: Settings, 
                      links=before.get("links", []))
         if before.get("problem"):
             return entry, []
+        declared_in = ", ".join(dict.fromkeys(f.path.name for f, _w, _y in these))
         return entry, [Finding("page", fam.id, fam.indicator, None, url,
                                f"watch: {escape(url)} does not answer ({escape(problem)}); the page may have "
-                               f"moved: update `watch` in {fam.path.name}")]  # once, the night it stops
+                               f"moved: update `watch` in {declared_in}")]  # once, the night it stops
     if status == 304:
         entry.update(links=before.get("links", []), since=before.get("since", now))
         return entry, []
     entry["since"] = now if before.get("problem") or not before else before.get("since", now)
-    if w.links:
-        entry["links"] = sorted(_matches(w.links, links_of(body, url)))
-    elif year is not None and re.search(w.answers.replace("{year}", str(year)), body):
-        entry["links"] = [f"{year}\t{url}"]
-    else:
-        entry["links"] = []
+    links: set[str] = set()
+    hrefs = links_of(body, url) if any(w.links for _f, w, _y in these) else []
+    for _f, w, year in these:
+        if w.links:
+            links |= _matches(w.links, hrefs)
+        elif year is not None and re.search(w.answers.replace("{year}", str(year)), body):
+            links.add(f"{year}\t{url}")
+    entry["links"] = sorted(links)
     return entry, []
+
+
+def _own_links(w, links: list[str]) -> list[str]:
+    """Of a page's recorded links (matched by any family watching it), those w's pattern matches."""
+    if not w.links:
+        return links
+    return sorted(_matches(w.links, [item.split("\t", 1)[1] for item in links]))
 
 
 def _editions(fam, w, page: str, links: list[str], found: dict, now: str) -> list[Finding]:
     """What a page's links say of editions the family does not declare: available, or taken in
     (recorded in `found`) where the link is the family's own workbook (`land`)."""
     out = []
-    name = fam.indicator.upper()
+    name = fam.indicator.upper().replace("_", " ")  # PCI, PAPI, PAR INDEX, SIPAS
     for item in links:
         y, link = item.split("\t", 1)
         y = int(y)

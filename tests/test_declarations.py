@@ -125,3 +125,22 @@ def test_the_family_file_name_and_the_folder_are_checked(decl, tmp_path):
         catalogue.declared(tmp_path / "nothing-here")
     with pytest.raises(ConfigError, match=r"GOVWH_CATALOGUE_DIR=.*is not a folder \(of <family>\.yml declarations\)"):
         Settings.from_env({"GOVWH_CATALOGUE_DIR": str(tmp_path / "nothing-here")})
+
+
+def test_a_family_of_curated_pages_declares_editions_and_a_watch_but_no_file(decl):
+    """PAR INDEX and SIPAS: the Ministry publishes no data file, so their declarations name no
+    origin; they add nothing to the catalogue and a file or a `land: true` in them is refused."""
+    par, sipas = catalogue.family("par_index"), catalogue.family("sipas")
+    assert par.curated_only and sipas.curated_only and not catalogue.family("pci").curated_only
+    assert par.years == tuple(range(2012, 2024)) and sipas.years == (2015, *range(2017, 2024))
+    assert par.files == sipas.files == () and {w.confirmed for w in par.watch + sipas.watch} == {False}
+    assert not any(p.indicator in ("par_index", "sipas") for p in catalogue.declared(decl))
+    path = decl / "moha-sipas.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("  - {year: 2023}", "  - {year: 2023, path: sipas/SIPAS_2023.xlsx}"), encoding="utf-8")
+    with pytest.raises(CatalogueError, match=rf"^moha-sipas\.yml, line {_line_of(path, 'SIPAS_2023')} \(edition 2023\): "
+                                             r"a file needs origins: the family declares none \(curated pages only\)$"):
+        catalogue.declared(decl)
+    path.write_text(text.replace("    from: 2024", "    from: 2024\n    land: true"), encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"^moha-sipas\.yml, line \d+ \(watch\): land: true needs layouts"):
+        catalogue.declared(decl)

@@ -46,10 +46,14 @@ def _page(server, path: str, links: list[str]) -> Route:
     return route
 
 
-def _serve_publisher_pages(server, pci_years=(2017, 2018)):
-    """The declared pages: UNDP's data page linking its files, and the synthetic PCI files page."""
+def _serve_publisher_pages(server, pci_years=(2017, 2018), moha=("2023",)):
+    """The declared pages: UNDP's data page linking its files, the Ministry of Home Affairs' portal
+    announcing PAR INDEX and SIPAS (article addresses SYNTHETIC, in the portal's naming), and the
+    synthetic PCI files page."""
     _page(server, "/eng/documents-and-data-download",
           ["/Data/PAPI/PAPI%202011-2019.xlsx", "/docs/PAPI_2019_Report_EN.pdf", "/about"])
+    _page(server, "/", [f"/tin-tuc/cong-bo-chi-so-cai-cach-hanh-chinh-par-index-va-sipas-nam-{y}.html" for y in moha]
+          + ["/tin-tuc/hoi-nghi-truc-tuyen.html"])
     return _page(server, "/synthetic-test/data-files", [f"/Data/PCI/PCI%20{y}.xlsx" for y in pci_years])
 
 
@@ -73,6 +77,9 @@ def test_nothing_new_says_nothing_and_records_what_it_saw(http_server, tmp_path)
     assert asked and all(state["pages"][u]["status"] == 404 and "problem" not in state["pages"][u] for u in asked)
     seen = [json.loads(ln) for ln in (settings.data_dir / "watch" / "seen.jsonl").read_text().splitlines()]
     assert len(seen) == len(state["pages"]) and all(r["at"] == state["last_check"]["at"] for r in seen)
+    # the Ministry's portal, watched for PAR INDEX and for SIPAS, is read once: 2023 is held by both
+    portal = [r for r in seen if r["page"] == f"{http_server.base}/"]
+    assert [(r["family"], r["confirmed"], r["matched"]) for r in portal] == [("moha-par-index, moha-sipas", False, 1)]
     # the second night asks conditionally and still says nothing
     route = http_server.routes["/synthetic-test/data-files"]
     route.etag = '"v1"'
@@ -150,3 +157,31 @@ def test_a_new_year_is_taken_in_the_night_it_appears_and_a_bad_file_loads_nothin
               "and year = 2019 and value_source_type = 'publisher_file' order by 1, 2")
     got = query(settings, scores)
     assert len(got) == 63 * 11 and got == query(built_warehouse, scores)  # the same figures as the declared file's
+
+
+def test_par_index_and_sipas_are_watched_on_the_ministrys_portal_read_once_a_night(http_server, tmp_path):
+    """Curated-only families (no data file to fetch) still declare their editions and a watch: a
+    new year's announcement on the portal is reported for each index it names, never taken in."""
+    decl = _declarations(tmp_path)
+    _serve_publisher_pages(http_server, (2017, 2018, 2019), moha=("2023", "2024"))
+    portal = http_server.routes["/"]
+    settings = _settings(tmp_path, http_server, decl)
+    link = f"{http_server.base}/tin-tuc/cong-bo-chi-so-cai-cach-hanh-chinh-par-index-va-sipas-nam-2024.html"
+    assert [f.text for f in watch.check(settings)] == [
+        f"new edition available: PAR INDEX 2024 — {link} (not declared yet)",
+        f"new edition available: SIPAS 2024 — {link} (not declared yet)"]
+    assert len(portal.requests) == 1 and watch.found_files(settings) == []
+    # the next night the portal answers 304 to the conditional read: each index still finds its own link
+    portal.etag = '"p1"'
+    for _night in (2, 3):  # a 200 that gives the validator, then a 304
+        assert [f.text.split(" — ")[0] for f in watch.check(settings)] == [
+            "new edition available: PAR INDEX 2024", "new edition available: SIPAS 2024"]
+    assert portal.requests[-1].get("if-none-match") == '"p1"' and len(portal.requests) == 3
+    # a page naming only SIPAS is SIPAS's news alone; once 2024 is declared (one line), nothing is said
+    _page(http_server, "/", ["/tin-tuc/chi-so-hai-long-ve-su-phuc-vu-hanh-chinh-nam-2025.html"])
+    portal.etag = '"p2"'
+    assert [f.text.split(" — ")[0] for f in watch.check(settings)] == ["new edition available: SIPAS 2025"]
+    sipas = decl / "moha-sipas.yml"
+    sipas.write_text(sipas.read_text(encoding="utf-8") + "  - {year: 2025}\n", encoding="utf-8")
+    portal.etag = '"p3"'
+    assert watch.check(settings) == []
