@@ -66,7 +66,9 @@ computed as (
         and rs.component_code = a.component_code and rs.region_code = rn.region_code
 )
 select
-    a.indicator_code, a.level, a.year, a.component_code, a.label_as_published, a.aggregate_kind,
+    -- a region's average is an aggregate at level `region` (of the provincial table it averages)
+    a.indicator_code, case when a.aggregate_scope is not null then 'region' else a.level end as level,
+    a.year, a.component_code, a.label_as_published, a.aggregate_kind,
     a.aggregate_scope, a.region_code, a.aggregate_units, a.value as published_value, a.value_decimals,
     a.is_flagged, a.note, a.publication_id, a.source_type, a.source_url,
     coalesce(c.is_complete, false) as table_is_complete,
@@ -82,4 +84,6 @@ select
     a.tolerance,
     case when {{ compared }} then abs(a.computed_value - a.value) <= a.tolerance end as reconciles
 from computed as a
-left join {{ ref('int_table_coverage') }} as c using (indicator_code, level, year, component_code)
+left join {{ ref('int_table_coverage') }} as c
+    on c.indicator_code = a.indicator_code and c.level = a.level and c.year = a.year
+    and c.component_code = a.component_code
