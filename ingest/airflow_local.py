@@ -211,9 +211,17 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(settings: Settings, db_url: str | None = None, port: int = 8080) -> None:
     """`make airflow`: start everything, print where and how to log in, stop on Ctrl-C."""
     home = settings.data_dir / "airflow-local"
+    # Ctrl-C and `kill` both stop everything, also when this process started with SIGINT ignored (a
+    # background job of a non-interactive shell inherits that, and Python then installs no handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     stop(home)  # a previous `make airflow` that was not stopped
     env = local_env(settings, home, db_url, port)
     setup(env)

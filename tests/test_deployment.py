@@ -195,8 +195,10 @@ def test_make_airflow_starts_prints_the_login_and_ctrl_c_stops_everything(tmp_pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
     env.update({"GOVWH_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"})
     port = _free_port()
+    # started with SIGINT ignored, as a background job of a non-interactive shell is: Ctrl-C must still stop it
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "airflow", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     lines = []
     try:
         for line in proc.stdout:
@@ -212,7 +214,12 @@ def test_make_airflow_starts_prints_the_login_and_ctrl_c_stops_everything(tmp_pa
         assert sorted(pids) == sorted(COMPONENTS)
     finally:
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # never leave it (and its components) behind
+            proc.communicate(timeout=30)
+            raise
     assert proc.returncode == 0, rest
     assert "[airflow] stopping" in rest
     _wait("every component's process group to end", lambda: not _live_members(set(pids.values())), 20, 0.5)
