@@ -536,10 +536,10 @@ def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> Non
         summary[m["subindicator_code"]].append(m)
     values = defaultdict(list)
     for v in _rows(con, """select v.subindicator_code, v.year, v.unit_key, v.unit_name, v.value, v.value_status,
-            v.name_as_published, v.source_url, v.publication_id
+            v.value_place as place, v.name_as_published, v.source_url, v.publication_id
         from marts.fct_subindicator_values v where v.level = 'province'
         qualify v.year = max(v.year) over (partition by v.subindicator_code)
-        order by v.value desc nulls last, v.unit_name"""):
+        order by v.value_place nulls last, v.unit_name"""):
         values[v["subindicator_code"]].append(v)
     items = _rows(con, """select d.*, c.name_en as parent_name, c.name_vi as parent_name_vi
         from marts.dim_subindicator d left join marts.dim_component c
@@ -551,11 +551,7 @@ def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> Non
         if not rows:
             continue
         year = rows[0]["year"]
-        position, previous = 0, object()
-        for i, r in enumerate(rows, start=1):  # competition order on the value: ties share a place
-            if r["value"] != previous:
-                position, previous = i, r["value"]
-            r["place"] = position if r["value"] is not None else None
+        for r in rows:  # the place is the mart's (value_place: ties share it)
             r["shown"] = _fmt_sub(r["value"], unit) if r["value"] is not None else (r["value_status"] or "no data")
             r["unit_page"] = _unit_page("province", r["unit_key"])
         held = [r for r in rows if r["value"] is not None]

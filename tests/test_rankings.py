@@ -108,6 +108,7 @@ def test_every_mart_has_a_contract_and_documented_columns(built_warehouse):
         "streak_settled_by_exclusion": "pass",
         "streak_does_not_cross_a_series_break": "pass",
         "rank_band_from_overlapping_intervals": "pass",
+        "labels_and_percentiles_from_the_resolved_ranks": "pass",
     }
 
 
@@ -138,3 +139,26 @@ def test_no_survey_item_is_named_by_a_bare_questionnaire_variable(built_warehous
                     ("papi_d1_03", item_name("(mean) a007a"))]
     assert item_name("(mean) a007a") == "Questionnaire item a007a (a mean; the publisher's file names it by its code only)"
     assert item_name("Civic  Knowledge") == "Civic Knowledge"
+
+
+def test_survey_indicator_places_are_the_competition_order_of_the_values(built_warehouse):
+    """fct_subindicator_values.value_place (what indicator pages show): highest value first, ties
+    share a place and the next is skipped, no place without a value; recomputed here in Python."""
+    from collections import defaultdict
+    from itertools import groupby
+
+    rows = query(built_warehouse, """select indicator_code, level, year, subindicator_code, value, value_place
+        from marts.fct_subindicator_values order by 1, 2, 3, 4, value desc nulls last""")
+    tables, ties = defaultdict(int), 0
+    for key, group in groupby(rows, key=lambda r: r[:4]):
+        group = list(group)
+        expected, previous = [], object()
+        for i, r in enumerate(group, start=1):
+            if r[4] != previous:
+                place, previous = i, r[4]
+            else:
+                ties += r[4] is not None
+            expected.append(place if r[4] is not None else None)
+        assert [r[5] for r in group] == expected, key
+        tables[key[0]] += 1
+    assert len(rows) > 30_000 and ties > 0 and set(tables) == {"pci", "papi"}

@@ -41,3 +41,9 @@ from {{ model }}
 group by {{ group_by }}
 having {% for c in columns %}{% if not loop.first %} or {% endif %}min(coalesce({{ c }}, '')) <> max(coalesce({{ c }}, '')){% endfor %}
 {% endtest %}
+
+{# A column never above another of the same row (a rank band's best rank above its worst). #}
+{% test at_most(model, column_name, other) %}
+select * from {{ model }}
+where {{ column_name }} > {{ other }}
+{% endtest %}

@@ -23,6 +23,9 @@ select
     d.unit_of_measure,
     p.value,
     p.value_status,
+    case when p.value is not null then rank() over (
+        partition by p.indicator_code, p.level, p.year, p.component_code order by p.value desc nulls last) end
+        as value_place,
     p.component_name_as_published as name_as_published,
     p.unit_name_as_published,
     p.publication_id,

@@ -52,6 +52,6 @@ select
     s.streak_top10_status
 from latest as l
 left join {{ ref('dim_component') }} as d on d.indicator_code = l.indicator_code and d.component_code = l.component_code
-left join {{ ref('mart_streaks') }} as s
+left join {{ ref('int_streaks') }} as s
     on l.component_code = 'overall' and s.indicator_code = l.indicator_code and s.level = l.level
    and s.unit_key = l.unit_key and s.year = l.year

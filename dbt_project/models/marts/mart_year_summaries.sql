@@ -14,7 +14,7 @@ published as (
     select indicator_code, level, component_code, year,
            min(published_value) filter (where aggregate_kind = 'mean' and aggregate_scope is null) as published_average,
            min(published_value) filter (where aggregate_kind = 'median' and aggregate_scope is null) as published_median
-    from {{ ref('mart_published_aggregates') }}
+    from {{ ref('int_published_aggregates') }}
     group by all
 ),
 complete as (
