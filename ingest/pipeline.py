@@ -403,16 +403,20 @@ def _build(settings: Settings) -> Path:
     started = time.perf_counter()
     _say(f"[build] dbt build -> {target}")
     _seed_saved_parse(settings)
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        proc = subprocess.run(
-            dbt_command(settings, "build", "--target-path", str(settings.build_dir / "target"),
-                        "--log-path", str(settings.build_dir / "logs")),
-            env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
-            cwd=target.parent,
-        )
+    saved = settings.build_dir / "target" / SAVED_PARSE
+    used_saved = saved.is_file()
+    proc, results, failed = _dbt_build(settings, target, log_path, results_path)
+    if used_saved and _stale_parse(failed, proc, log_path):
+        # dbt's partial parse can keep a node where it was before an edit moved it (a unit test moved
+        # to a new model's file "depends on a node named ... which was not found"): parse in full once
+        _say("[build] dbt's saved parse does not fit the edited project (a compilation error); parsing "
+             "the project in full and building again")
+        saved.unlink(missing_ok=True)
+        os.replace(log_path, log_path.with_name("dbt_build.stale-parse.log"))  # what the first attempt said
+        for stale in (target, Path(str(target) + ".wal")):
+            stale.unlink(missing_ok=True)
+        proc, results, failed = _dbt_build(settings, target, log_path, results_path)
     dbt_seconds = time.perf_counter() - started
-    results = _dbt_results(results_path)
-    failed = [r for r in results or [] if r["status"] in ("error", "fail", "runtime error")]
     if proc.returncode != 0 or failed or results is None:
         log_text = log_path.read_text(encoding="utf-8", errors="replace")
         if "No space left on device" in log_text or shutil.disk_usage(settings.build_dir).free < (1 << 20):
@@ -449,6 +453,33 @@ def _build(settings: Settings) -> Path:
     _say(f"[build] {passed} models, seeds and tests passed in {dbt_seconds:.1f}s; serving file and receipt "
          f"{receipt['seconds']['serving_file']:.1f}s (build {receipt['build_id'][:12]})")
     return target
+
+
+def _dbt_build(settings: Settings, target: Path, log_path: Path, results_path: Path):
+    """One `dbt build` into target; returns the process, dbt's results (None when unreadable) and
+    the failed ones."""
+    results_path.unlink(missing_ok=True)  # never read a previous attempt's results
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        proc = subprocess.run(
+            dbt_command(settings, "build", "--target-path", str(settings.build_dir / "target"),
+                        "--log-path", str(settings.build_dir / "logs")),
+            env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
+            cwd=target.parent,
+        )
+    results = _dbt_results(results_path)
+    failed = [r for r in results or [] if r["status"] in ("error", "fail", "runtime error")]
+    return proc, results, failed
+
+
+def _stale_parse(failed: list[dict], proc, log_path: Path) -> bool:
+    """A failure a full parse may cure: a node that did not compile (never a failing test or a
+    query's error), or an error before any node ran that dbt calls a compilation error."""
+    if failed:
+        return any(r["status"] == "error" and (r.get("message") or "").startswith("Compilation Error")
+                   for r in failed)
+    if proc.returncode == 0:
+        return False
+    return "Compilation Error" in log_path.read_text(encoding="utf-8", errors="replace")
 
 
 _OUT_OF_MEMORY = re.compile(r"(Failed to [^\n:]{0,120})?[^\n]{0,40}((?:could not|failed to) allocate (?:block|data) "

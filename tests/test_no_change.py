@@ -97,3 +97,35 @@ def test_a_fresh_folders_first_build_starts_from_the_projects_saved_parse(wareho
     kept = (cache / "partial_parse.msgpack").read_bytes()
     assert kept == (target / "partial_parse.msgpack").read_bytes() and len(kept) > 100_000
     assert [p.name for p in cache.iterdir()] == ["partial_parse.msgpack"]  # no partial copy left beside it
+
+
+def test_a_unit_test_moved_to_another_file_builds_after_one_full_parse(warehouse_copy, tmp_path, capsys):
+    """dbt's partial parse keeps a unit test moved from one YAML file to another in both places ("dbt
+    found two unit_tests with the name ..."), so an upgrade that moves one would fail every nightly
+    build until someone deleted the saved parse: the build parses the project in full once and passes.
+    The move is a SYNTHETIC edit of a copy of the project."""
+    from ingest import pipeline
+    from ingest.publish import read_receipt
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    name = "  - name: partial_tables_get_no_computed_ranks\n"
+    [home] = [p for p in (project / "models").rglob("*.yml") if name in p.read_text(encoding="utf-8")]
+    source = home.read_text(encoding="utf-8")
+    start = source.index(name)
+    end = source.find("\n  - name:", start + 1)
+    block = source[start:] if end < 0 else source[start:end + 1]
+    home.write_text(source.replace(block, ""), encoding="utf-8")
+    (home.parent / "zz_moved_unit_test.yml").write_text("version: 2\n\nunit_tests:\n" + block, encoding="utf-8")
+    settings = make_settings(warehouse_copy.data_dir, dbt_project_dir=project)
+    assert (settings.build_dir / "target" / "partial_parse.msgpack").is_file()  # the last build's saved parse
+
+    built = pipeline.build(settings)
+    out = capsys.readouterr().out
+    assert "[build] dbt's saved parse does not fit the edited project" in out
+    first = (settings.build_dir / "dbt_build.stale-parse.log").read_text(encoding="utf-8")
+    assert 'dbt found two unit_tests with the name "partial_tables_get_no_computed_ranks"' in first
+    assert read_receipt(built)["build_id"]  # the second attempt passed every node
+    results = json.loads((settings.build_dir / "target" / "run_results.json").read_text(encoding="utf-8"))
+    moved = [r["status"] for r in results["results"] if r["unique_id"].endswith(".partial_tables_get_no_computed_ranks")]
+    assert moved == ["pass"]
