@@ -162,3 +162,23 @@ def test_survey_indicator_places_are_the_competition_order_of_the_values(built_w
         assert [r[5] for r in group] == expected, key
         tables[key[0]] += 1
     assert len(rows) > 30_000 and ties > 0 and set(tables) == {"pci", "papi"}
+
+
+def test_marts_select_from_intermediate_models_and_dimensions_never_from_staging_or_other_marts(built_warehouse):
+    """The layering dbt's manifest records: logic lives in intermediate models; a mart reads them, the
+    seeds, and the fact and dimension tables; only the catalogue's dimension (dim_publication) reads
+    a staging model, and no model reads a mart_* table."""
+    manifest = json.loads((built_warehouse.build_dir / "target" / "manifest.json").read_text(encoding="utf-8"))
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    layer = {name: n["fqn"][1] for name, n in models.items()}
+    staging_readers, mart_readers = {}, {}
+    for name, node in models.items():
+        parents = [p.split(".")[-1] for p in node["depends_on"]["nodes"] if p.startswith("model.")]
+        if layer[name] == "marts" and any(layer[p] == "staging" for p in parents):
+            staging_readers[name] = sorted(p for p in parents if layer[p] == "staging")
+        if any(p.startswith("mart_") for p in parents):
+            mart_readers[name] = sorted(p for p in parents if p.startswith("mart_"))
+    assert staging_readers == {"dim_publication": ["stg_catalogue__publications"]}
+    assert mart_readers == {}
+    assert {n for n, v in layer.items() if v == "intermediate"} >= {"int_table_coverage", "int_resolved_ranks",
+                                                                    "int_rank_bands", "int_streaks", "int_published_aggregates"}

@@ -12,8 +12,8 @@ select
     end as preferred_side
 from {{ ref('int_observation_conflicts') }} as c
 join {{ ref('int_units') }} as u on u.level = c.level and u.unit_key = c.unit_key
-join {{ ref('stg_catalogue__publications') }} as pa on pa.publication_id = c.publication_a
-join {{ ref('stg_catalogue__publications') }} as pb on pb.publication_id = c.publication_b
+join {{ ref('dim_publication') }} as pa on pa.publication_id = c.publication_a
+join {{ ref('dim_publication') }} as pb on pb.publication_id = c.publication_b
 join {{ ref('fct_indicator_scores') }} as f
     on f.indicator_code = c.indicator_code and f.level = c.level and f.unit_key = c.unit_key
    and f.component_code = c.component_code and f.year = c.year

@@ -10,7 +10,7 @@ select
     r.units_ranked,
     round(count(o.value) / r.units_ranked, 4) as coverage
 from {{ ref('int_observations') }} as o
-join {{ ref('stg_catalogue__publications') }} as p using (publication_id)
+join {{ ref('dim_publication') }} as p using (publication_id)
 left join ranked as r on r.indicator = o.indicator_code and r.level = o.level and r.year = o.year
 group by o.publication_id, p.title, p.source_type, p.citation_url, o.indicator_code, o.level, o.year,
          o.component_code, r.units_ranked
