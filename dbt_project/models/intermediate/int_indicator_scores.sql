@@ -29,21 +29,19 @@ value_pick as (  -- the counts share the pick's partition: one pass, no aggregat
                                    coalesce(value_decimals, 99) desc, flag_low_reliability, flag_derived,
                                    publication_id) as pick,
            count(*) over fact as observations,
-           count(value) over fact as observations_with_value
+           count(value) over fact as observations_with_value,
+           -- the rank's pick in the same pass (no second sort of every fact, no join back): the
+           -- first by source_priority, publication_preference (nulls last), flag_derived,
+           -- flag_word_rank, flag_order_of_listing, publication_id among rows with a rank
+           arg_min({'published_rank': published_rank, 'rank_publication_id': publication_id,
+                    'rank_source_type': source_type, 'rank_from_wording': flag_word_rank,
+                    'rank_derived': flag_derived, 'rank_from_order_of_listing': flag_order_of_listing},
+                   {'p': source_priority, 'n': publication_preference is null,
+                    'q': coalesce(publication_preference, 0), 'd': flag_derived, 'w': flag_word_rank,
+                    'o': flag_order_of_listing, 'id': publication_id})
+               filter (where published_rank is not null) over fact as r
     from obs
     window fact as (partition by indicator_code, level, unit_key, component_code, year)
-),
-rank_pick as (
-    select indicator_code, level, unit_key, component_code, year,
-           published_rank, publication_id as rank_publication_id, source_type as rank_source_type,
-           flag_word_rank as rank_from_wording, flag_derived as rank_derived,
-           flag_order_of_listing as rank_from_order_of_listing
-    from (
-        select *, row_number() over (
-            partition by indicator_code, level, unit_key, component_code, year
-            order by source_priority, publication_preference, flag_derived, flag_word_rank, flag_order_of_listing, publication_id) as pick
-        from obs where published_rank is not null
-    ) where pick = 1
 ),
 conflicted as (
     select distinct indicator_code, level, unit_key, component_code, year
@@ -64,7 +62,7 @@ select
     v.ci_low,
     v.ci_high,
     v.standard_error,
-    r.published_rank,
+    v.r.published_rank,
     v.tier,
     v.observations,
     v.observations_with_value,
@@ -76,17 +74,16 @@ select
     v.source_location,
     l.source_sha256,
     l.landed_sha256,
-    r.rank_publication_id,
-    r.rank_source_type,
+    v.r.rank_publication_id,
+    v.r.rank_source_type,
     rl.source_url as rank_source_url,
-    r.rank_from_wording,
-    r.rank_derived,
-    r.rank_from_order_of_listing,
+    v.r.rank_from_wording,
+    v.r.rank_derived,
+    v.r.rank_from_order_of_listing,
     v.unit_name_as_published,
     v.component_name_as_published
 from value_pick as v
-left join rank_pick as r using (indicator_code, level, unit_key, component_code, year)
 left join conflicted as k using (indicator_code, level, unit_key, component_code, year)
 join lineage as l on l.publication_id = v.publication_id
-left join lineage as rl on rl.publication_id = r.rank_publication_id
+left join lineage as rl on rl.publication_id = v.r.rank_publication_id
 where v.pick = 1
