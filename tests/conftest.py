@@ -506,6 +506,12 @@ def garbled_workbook() -> bytes:
     return buf.getvalue()
 
 
+def tmpfs_kib(folder: Path) -> int:
+    """What a copy of folder takes on a tmpfs, in KiB: every file a whole number of 4 KiB pages (a
+    build folder holds hundreds of small files, so their sizes' sum undercounts by megabytes)."""
+    return sum(-(-p.stat().st_size // 4096) * 4 for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def require_mount_namespaces() -> None:
     """Full-disk and read-only tests mount a tmpfs in a private mount namespace: root and `unshare -m`.
     Missing in CI is a failure, elsewhere a skip that says why."""

@@ -23,7 +23,7 @@ import pytest
 from ingest.publish import incoming_path, log_path, pending_path, previous_path, write_receipt
 
 from conftest import (assert_one_line_error, assert_untouched, data_env, file_sha256, govwh, leftovers, make_settings,
-                      require_mount_namespaces, snapshot)
+                      require_mount_namespaces, snapshot, tmpfs_kib)
 
 pytestmark = [pytest.mark.slow,  # many real CLI runs each, and one pipeline run
               pytest.mark.xdist_group("publish_order")]  # one worker makes the three builds once
@@ -132,8 +132,7 @@ def test_a_publish_onto_a_full_disk_keeps_both_warehouses(three, tmp_path):
     """A real tmpfs with room for the data folder but not for the new file's copy."""
     require_mount_namespaces()
     s = three.settings
-    used = sum(p.stat().st_size for p in s.data_dir.rglob("*") if p.is_file())
-    size_kb = used // 1024 + 2 * 1024  # 2 MiB to spare; the serving file is ~13 MiB
+    size_kb = tmpfs_kib(s.data_dir) + 2 * 1024  # 2 MiB to spare; the serving file is ~13 MiB
     mount, out = tmp_path / "mnt", tmp_path / "out"
     mount.mkdir()
     out.mkdir()

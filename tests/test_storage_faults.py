@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from conftest import assert_untouched, data_env, require_mount_namespaces, snapshot
+from conftest import assert_untouched, data_env, require_mount_namespaces, snapshot, tmpfs_kib
 
 pytestmark = pytest.mark.slow  # each test runs its own pipeline, dbt build or full-disk mount
 
@@ -20,8 +20,7 @@ def test_disk_full_is_one_line_and_the_next_run_succeeds(warehouse_copy, tmp_pat
     require_mount_namespaces()
     out = tmp_path / "out"
     out.mkdir()
-    used = sum(p.stat().st_size for p in warehouse_copy.data_dir.rglob("*") if p.is_file())
-    size_kb = used // 1024 + 8 * 1024  # the copy fits with 8 MiB to spare: fetch and parse fit, dbt build does not
+    size_kb = tmpfs_kib(warehouse_copy.data_dir) + 8 * 1024  # the copy fits with 8 MiB to spare: fetch and parse fit, dbt build does not
     checker = textwrap.dedent(f"""
         import json, sys
         sys.path.insert(0, {str(os.path.dirname(__file__))!r})
