@@ -339,6 +339,15 @@ def _table_page(component: str, slug: str, year: int) -> str:
     return f"ranking/{slug}-{year}.html" if component == "overall" else f"ranking/{slug}-{year}-{component}.html"
 
 
+def _component_groups(comps: list[dict]) -> list[tuple[str, list[dict]]]:
+    """A unit's latest components, one table per index ("PCI 2019", "PAPI 2019"), in the report's order."""
+    by_index = defaultdict(list)
+    for c in comps:
+        by_index[c["indicator_code"]].append(c)
+    return [(f"{SHORT[ind]} {rows[0]['year']}", rows) for ind, rows in
+            sorted(by_index.items(), key=lambda kv: INDICATOR_ORDER.index(kv[0]) if kv[0] in INDICATOR_ORDER else 99)]
+
+
 def _write_rankings(site: Site, con) -> None:
     indicators = _indicators(con)
     drawn, attribution = _map_units(), map_asset()["attribution"]
@@ -354,7 +363,8 @@ def _write_rankings(site: Site, con) -> None:
           and (c.component_code = 'overall' or greatest(c.units_with_figure, c.units_with_rank) > 0)
         order by c.indicator_code, c.level, c.year, k.sort_order""", params)
     summaries = {(r["indicator_code"], r["level"], r["year"], r["component_code"]): r for r in _rows(con, """
-        select indicator_code, level, year, component_code, published_average, mean_score, previous_year
+        select indicator_code, level, year, component_code, published_average, mean_score, previous_year,
+               series_break_note
         from marts.mart_year_summaries""")}
     # only the tables that get a page (the indicators the report shows): at 100x today's data the
     # scale harness's synthetic index held 8.3 M more rows, loaded for no page (17 GB, 208 s)
@@ -445,6 +455,7 @@ def _write_table(site: Site, c: dict, rows: list[dict], meta: dict, slug: str, d
                map_spec=_json(table_map) if table_map else None, map_info=table_map,
                attribution=attribution, ha_tay=any(r["unit_key"] == "28" for r in rows),
                series_first_year=rows[0]["series_first_year"] if rows else None,
+               series_break_note=summary.get("series_break_note"),
                ranked_on=ranked_on, variant_name=variant_name, table_files=table_files,
                components=components, overall_page=overall_page,
                edition_note=site.edition_notes.get((ind, year)))
@@ -618,13 +629,15 @@ def _write_units(site: Site, con) -> None:
         streaks[(s["level"], s["unit_key"])].append({"indicator_label": SHORT.get(s["indicator_code"]), "year": s["year"],
                                                      "rank": s["rank"], "top1": fmt(1), "top3": fmt(3), "top10": fmt(10)})
     components = defaultdict(list)
-    for c in _rows(con, """select level, unit_key, indicator_code, year, component_code, score, rank_label,
-            component_name_en as name_en,
-            component_name_vi as name_vi, value_source_type as source_type, value_source_url as source_url
-        from marts.mart_unit_latest
-        where component_code <> 'overall' and score is not null
-          and ((level = 'province' and indicator_code = 'pci') or (level = 'ministry' and indicator_code = 'par_index'))
-        order by component_sort_order"""):
+    for c in _rows(con, """select u.level, u.unit_key, u.indicator_code, u.year, u.component_code, u.score, u.rank_label,
+            u.component_name_en as name_en,
+            u.component_name_vi as name_vi, u.value_source_type as source_type, u.value_source_url as source_url
+        from marts.mart_unit_latest u join marts.dim_component k using (indicator_code, component_code)
+        where u.component_code <> 'overall' and u.score is not null
+          and ((u.level = 'province' and u.indicator_code = 'pci')
+               or (u.level = 'province' and u.indicator_code = 'papi' and k.kind = 'dimension')
+               or (u.level = 'ministry' and u.indicator_code = 'par_index'))
+        order by u.component_sort_order"""):
         page = _table_page(c["component_code"], f"{c['indicator_code']}-{c['level']}", c["year"])
         c["page"] = page if page in site.tables else None  # the component's own ranking page of that year
         components[(c["level"], c["unit_key"])].append(c)
@@ -660,8 +673,7 @@ def _write_units(site: Site, con) -> None:
                    name=p["province_name"], subtitle=f"{p['official_name']} · GSO code {p['province_code']} · "
                    f"{p['region_en']}{era}", today=p["today_name"] if p["today_key"] != key else None,
                    today_unofficial=p["today_key"] != key, spec=_history_spec(hist), history=hist,
-                   components=comps, components_title=f"PCI {comps[0]['year']}" if comps else "",
-                   streaks=streaks.get(("province", key), []))
+                   component_groups=_component_groups(comps), streaks=streaks.get(("province", key), []))
         listed.append({"page": _unit_page("province", key), "name": p["province_name"],
                        "note": "" if p["valid_to"] is None else f"(until {p['valid_to'].year})"})
     site.write("provinces.html", "list.html", title="Provinces", charts=False, units=listed,
@@ -678,8 +690,7 @@ def _write_units(site: Site, con) -> None:
         site.write(_unit_page("ministry", key), "unit.html", title=m["ministry_name"], charts=bool(_history_spec(hist)),
                    name=m["ministry_name"], subtitle=f"{m['ministry_name_en']} · {m['kind']}" +
                    (f" · {m['note']}" if m["note"] else ""), today=None, today_unofficial=False,
-                   spec=_history_spec(hist), history=hist, components=comps,
-                   components_title=f"PAR INDEX {comps[0]['year']}" if comps else "",
+                   spec=_history_spec(hist), history=hist, component_groups=_component_groups(comps),
                    streaks=streaks.get(("ministry", key), []))
         listed.append({"page": _unit_page("ministry", key), "name": m["ministry_name"], "note": m["ministry_name_en"]})
     site.write("ministries.html", "list.html", title="Ministries", charts=False, units=listed,

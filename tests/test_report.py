@@ -320,6 +320,11 @@ def test_ranking_pages_say_how_many_were_ranked_and_where_each_rank_comes_from(s
     papi = _page_text(folder, "ranking/papi-province-2018.html")
     assert "61 of 61 units ranked that year are in the warehouse (2 more printed without a score, so unranked)" in papi
     assert "Rank changes compare" not in papi and "A new series starts in 2018" in papi
+    # each component's page says what its publisher changed (seeds/series_breaks.csv, via mart_year_summaries)
+    assert "A new series starts in 2018 : From 2018 the PAPI total sums eight dimensions" in papi
+    transparency = _page_text(folder, "ranking/papi-province-2018-d2_transparency.html")
+    assert "A new series starts in 2018 : From 2018 Transparency adds a fourth sub-dimension, Access to information" \
+        in transparency and "Rank changes compare" not in transparency
     (ranked,) = query(built_warehouse, """select count(rank) from marts.fct_rankings where indicator_code = 'par_index'
         and level = 'province' and year = 2020 and component_code = 'overall'""")[0]
     assert ranked > 0 and f"{ranked} of 63 units ranked" in _page_text(folder, "ranking/par_index-province-2020.html")
@@ -509,6 +514,16 @@ def test_every_sub_index_and_dimension_has_its_ranking_page_linked_from_the_inde
     quang_ninh = (folder / "province" / "22.html").read_text(encoding="utf-8")
     pages = re.findall(r'href="\.\./(ranking/pci-province-\d{4}-[a-z_]+\.html)"', quang_ninh)
     assert len(pages) >= 8 and all((folder / p).is_file() for p in pages)
+    # and its PAPI dimensions to theirs, in a table of their own
+    dimensions = re.findall(r'href="\.\./(ranking/papi-province-\d{4}-d\d_[a-z_]+\.html)"', quang_ninh)
+    held = query(built_warehouse, """select u.year, u.component_code from marts.mart_unit_latest u
+        join marts.dim_component k using (indicator_code, component_code) where u.indicator_code = 'papi'
+        and u.level = 'province' and u.unit_key = '22' and k.kind = 'dimension' and u.score is not null
+        order by u.component_sort_order""")
+    assert dimensions == [f"ranking/papi-province-{y}-{c}.html" for y, c in held if (folder / "ranking" /
+                          f"papi-province-{y}-{c}.html").is_file()] and len(dimensions) >= 7
+    titles = re.findall(r"Latest components \((PCI|PAPI) (\d{4})\)", _page_text(folder, "province/22.html"))
+    assert [t for t, _y in titles] == ["PCI", "PAPI"] and dimensions[0].split("-")[2] == titles[1][1]
 
 
 def test_a_pci_sub_index_page_maps_63_provinces(browser, served):

@@ -1,6 +1,7 @@
 -- Grain: indicator x level x component x year. Units ranked, and where the warehouse holds the
 -- whole table: mean, median, min and max of the scores and the change of the mean against the
--- previous year; the published average where a source printed one.
+-- previous year; the published average where a source printed one; where a new series starts
+-- (seeds/series_breaks.csv), what changed, as the publisher's methodology states it.
 with stats as (
     select indicator_code, level, component_code, year,
            count(score) as units_with_score,
@@ -36,7 +37,10 @@ select
     case when lag(c.year) over w = c.year - 1 then round(c.mean_score - lag(c.mean_score) over w, 9) end
         as mean_change,
     case when lag(c.year) over w = c.year - 1 then p.published_average - lag(p.published_average) over w end
-        as published_average_change
+        as published_average_change,
+    b.description as series_break_note
 from complete as c
 left join published as p using (indicator_code, level, component_code, year)
+left join {{ ref('series_breaks') }} as b
+    on b.indicator_code = c.indicator_code and b.component_code = c.component_code and b.first_year = c.year
 window w as (partition by c.indicator_code, c.level, c.component_code order by c.year)
