@@ -345,7 +345,7 @@ def _component_groups(comps: list[dict]) -> list[tuple[str, list[dict]]]:
     for c in comps:
         by_index[c["indicator_code"]].append(c)
     return [(f"{SHORT[ind]} {rows[0]['year']}", rows) for ind, rows in
-            sorted(by_index.items(), key=lambda kv: INDICATOR_ORDER.index(kv[0]) if kv[0] in INDICATOR_ORDER else 99)]
+            sorted(by_index.items(), key=lambda kv: INDICATOR_ORDER.index(kv[0]))]
 
 
 def _write_rankings(site: Site, con) -> None:
