@@ -100,6 +100,29 @@ def _collect(*args: str, env: dict | None = None) -> list[str]:
     return [line for line in proc.stdout.splitlines() if "::" in line]
 
 
+def test_a_column_description_several_marts_share_is_written_once():
+    """A column that means the same in several marts is described once, as a docs block in
+    models/marts/_marts__columns.md; no description is copied inline into two marts' YAML (copies
+    drift apart). A docs block that no mart uses is dead text."""
+    import re
+    from collections import defaultdict
+
+    marts = REPO_ROOT / "dbt_project" / "models" / "marts"
+    blocks = set(re.findall(r"\{% docs (\w+) %\}", (marts / "_marts__columns.md").read_text(encoding="utf-8")))
+    inline, used = defaultdict(list), set()
+    for path in sorted(marts.glob("*.yml")):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
+            for column in model.get("columns", []):
+                text = column.get("description", "")
+                used.update(re.findall(r"doc\(\"(\w+)\"\)", text))
+                if "doc(" not in text:
+                    inline[(column["name"], text)].append(model["name"])
+    copied = {key: models for key, models in inline.items() if len(models) > 1}
+    assert not copied, f"described inline in several marts (make a docs block): {copied}"
+    assert used <= blocks and blocks <= used, (used - blocks, blocks - used)
+    assert len(blocks) >= 60  # indicator_code, year, level, component_code, unit_key, unit_name, ...
+
+
 def test_make_check_selects_what_the_readme_says():
     """`make check` leaves out exactly the heavy groups, and the README's counts are the collection's."""
     import re
