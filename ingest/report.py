@@ -332,7 +332,10 @@ def _scores_chart(scored: list[dict], bands: bool) -> dict:
 
 # Components that get ranking pages of their own (beside the headline index): PCI's sub-indices and
 # PAPI's dimensions, each table ranked and mapped as the headline one is
-PAGE_KINDS = ("sub_index", "dimension")
+# Every part of an index that gets a ranking page: PCI's sub-indices, PAPI's dimensions and their
+# sub-dimensions, SIPAS's components, PAR INDEX's component areas and part-scores. A variant (PAPI's
+# weighted total, PCI's unweighted one) is printed beside the ranked total instead.
+PAGE_KINDS = ("sub_index", "dimension", "sub_dimension", "component", "component_area", "part_score")
 
 
 def _table_page(component: str, slug: str, year: int) -> str:
@@ -351,11 +354,12 @@ def _component_groups(comps: list[dict]) -> list[tuple[str, list[dict]]]:
 def _write_rankings(site: Site, con) -> None:
     indicators = _indicators(con)
     drawn, attribution = _map_units(), map_asset()["attribution"]
-    tables = """(select indicator_code, component_code, kind, name_en, name_vi, sort_order from marts.dim_component
+    tables = """(select indicator_code, component_code, kind, name_en, name_vi, sort_order, parent_code from marts.dim_component
                  where component_code = 'overall' or list_contains($kinds, kind))"""
     # the indicators the report writes pages for, and the component kinds that get their own page
     params = {"kinds": list(PAGE_KINDS), "indicators": INDICATOR_ORDER}
-    coverage = _rows(con, f"""select c.indicator_code, c.level, c.year, c.component_code, k.kind, k.name_en as component_name_en,
+    coverage = _rows(con, f"""select c.indicator_code, c.level, c.year, c.component_code, k.kind, k.parent_code,
+            k.name_en as component_name_en,
             k.name_vi as component_name_vi, greatest(c.units_with_figure, c.units_with_rank) as units_held,
             c.units_with_figure, c.units_ranked, coalesce(c.units_no_data, 0) as units_no_data, c.is_complete
         from marts.mart_coverage c join {tables} k using (indicator_code, component_code)
@@ -405,15 +409,21 @@ def _write_rankings(site: Site, con) -> None:
                                  "level_label": LEVEL_LABEL[level], "years": years})
             for c in years:
                 year = c["year"]
-                components = [dict(p, page=_table_page(p["component_code"], slug, year).split("/")[-1])
-                              for p in parts.get((ind, level, year), [])]
+                # each page links the parts beneath it (the headline its dimensions, a dimension its
+                # sub-dimensions) and the tables above it
+                pages = {p["component_code"]: dict(p, page=_table_page(p["component_code"], slug, year).split("/")[-1])
+                         for p in parts.get((ind, level, year), [])}
+                children = defaultdict(list)
+                for p in pages.values():
+                    children[p["parent_code"] if p["parent_code"] in pages else "overall"].append(p)
                 _write_table(site, c, by_table.get((ind, level, year, "overall"), []), meta, slug, drawn, attribution,
-                             summaries.get((ind, level, year, "overall"), {}), components=components,
+                             summaries.get((ind, level, year, "overall"), {}), components=children["overall"],
                              ranked_on=overall_names.get(ind), variant_name=variant_names.get((ind, level, year)),
                              variants=variants.get((ind, level, year), {}))
-                for p in components:
-                    _write_table(site, p, by_table.get((ind, level, year, p["component_code"]), []), meta, slug, drawn,
-                                 attribution, summaries.get((ind, level, year, p["component_code"]), {}),
+                for code, p in pages.items():
+                    _write_table(site, p, by_table.get((ind, level, year, code), []), meta, slug, drawn,
+                                 attribution, summaries.get((ind, level, year, code), {}),
+                                 components=children.get(code, []), parent=pages.get(p["parent_code"]),
                                  overall_page=_table_page("overall", slug, year).split("/")[-1])
             _write_bump(site, ind, level, meta,
                         [r for k, v in by_table.items() if k[:2] == (ind, level) and k[3] == "overall" for r in v])
@@ -422,9 +432,9 @@ def _write_rankings(site: Site, con) -> None:
 
 def _write_table(site: Site, c: dict, rows: list[dict], meta: dict, slug: str, drawn: set[str], attribution: str,
                  summary: dict, components: list[dict] = (), overall_page: str | None = None, ranked_on=None,
-                 variant_name=None, variants: dict | None = None) -> None:
-    """One ranked table's page (the headline index, or one sub-index or dimension): table, chart, map,
-    its CSV and XLSX; the headline page links its components' pages, each component page the headline."""
+                 variant_name=None, variants: dict | None = None, parent: dict | None = None) -> None:
+    """One ranked table's page (the headline index, or one of its parts): table, chart, map, its CSV
+    and XLSX; a page links the parts beneath it, and a part's page the part above it and the headline."""
     ind, level, year, component = c["indicator_code"], c["level"], c["year"], c["component_code"]
     for r in rows:
         r["unit_page"] = _unit_page(level, r["unit_key"])
@@ -457,7 +467,7 @@ def _write_table(site: Site, c: dict, rows: list[dict], meta: dict, slug: str, d
                series_first_year=rows[0]["series_first_year"] if rows else None,
                series_break_note=summary.get("series_break_note"),
                ranked_on=ranked_on, variant_name=variant_name, table_files=table_files,
-               components=components, overall_page=overall_page,
+               components=components, overall_page=overall_page, parent=parent,
                edition_note=site.edition_notes.get((ind, year)))
 
 
@@ -527,8 +537,9 @@ def _fmt_sub(value, unit: str) -> str:
     return f"{value:.2f}"
 
 
-def _indicator_page(code: str) -> str:
-    return f"indicator/{code}.html"
+def _indicator_page(code: str, year: int | None = None) -> str:
+    """The latest year's page of an indicator is indicator/<code>.html; an earlier year's adds the year."""
+    return f"indicator/{code}.html" if year is None else f"indicator/{code}-{year}.html"
 
 
 # The columns of a survey indicator page's table as its own download (CSV and XLSX beside the page).
@@ -537,63 +548,73 @@ INDICATOR_TABLE_COLUMNS = ("indicator_code", "subindicator_code", "year", "place
 
 
 def _write_indicators(site: Site, con, drawn: set[str], attribution: str) -> None:
-    """indicator/<code>.html for every survey indicator below a sub-index or dimension: the provinces
-    ordered on that one question in its latest year (by value, highest first: most questions
-    declare no direction, so the order says nothing of better or worse), its unit of measure, the
-    spread as a histogram, a map by value, and every year's lowest / median / highest as computed
-    beside the publisher's printed Min / Median / Max (VCCI's 2017-2019 rows); the table as CSV and XLSX."""
+    """A page for each survey indicator below a sub-index or dimension and each year it was asked
+    (indicator/<code>.html the latest, indicator/<code>-<year>.html the earlier ones): the provinces
+    ordered on that one question (by value, highest first: most questions declare no direction, so
+    the order says nothing of better or worse), its unit of measure, the spread as a histogram, a map
+    by value, and every year's lowest / median / highest as computed beside the publisher's printed
+    Min / Median / Max (VCCI's 2017-2019 rows; UNDP's PAPI files print none); the table as CSV and XLSX."""
     summary = defaultdict(list)
     for m in _rows(con, "select * from marts.mart_subindicator_summary order by year"):
         summary[m["subindicator_code"]].append(m)
-    values = defaultdict(list)
+    values: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     for v in _rows(con, """select v.subindicator_code, v.year, v.unit_key, v.unit_name, v.value, v.value_status,
             v.value_place as place, v.name_as_published, v.source_url, v.publication_id
         from marts.fct_subindicator_values v where v.level = 'province'
-        qualify v.year = max(v.year) over (partition by v.subindicator_code)
         order by v.value_place nulls last, v.unit_name"""):
-        values[v["subindicator_code"]].append(v)
+        values[v["subindicator_code"]][v["year"]].append(v)
     items = _rows(con, """select d.*, c.name_en as parent_name, c.name_vi as parent_name_vi
         from marts.dim_subindicator d left join marts.dim_component c
           on c.indicator_code = d.indicator_code and c.component_code = d.parent_component_code
         order by d.indicator_code, d.subindicator_code""")
     for item in items:
-        code, unit = item["subindicator_code"], item["unit_of_measure"]
-        rows = values.get(code, [])
-        if not rows:
+        code = item["subindicator_code"]
+        by_year = values.get(code)
+        if not by_year:
             continue
-        year = rows[0]["year"]
-        for r in rows:  # the place is the mart's (value_place: ties share it)
-            r["shown"] = _fmt_sub(r["value"], unit) if r["value"] is not None else (r["value_status"] or "no data")
-            r["unit_page"] = _unit_page("province", r["unit_key"])
-        held = [r for r in rows if r["value"] is not None]
-        shown = [{"unit_key": r["unit_key"], "unit_name": r["unit_name"], "rank": None,
-                  "score": (100 * r["value"] if unit == "share_0_1" else r["value"])} for r in held]
-        label = "%" if unit == "share_0_1" else UNIT_LABEL.get(unit, unit)  # shares are mapped and charted as %
-        table_map = ranking_map(shown, None, drawn, label=label)
-        spec = {"data": [{"type": "histogram", "x": [s["score"] for s in shown], "marker": {"color": "#0b5cad"},
-                          "hovertemplate": "%{x}: %{y} provinces<extra></extra>"}],
-                "layout": {"height": 260, "margin": {"l": 50, "r": 20, "t": 10, "b": 40}, "bargap": 0.05,
-                           "xaxis": {"title": {"text": label}},
-                           "yaxis": {"title": {"text": "provinces"}}}} if held else None
-        years = [{"year": m["year"], "units": m["units_with_value"],
-                  "computed": " / ".join(_fmt_sub(m[k], unit) for k in ("computed_min", "computed_median", "computed_max")),
-                  "published": " / ".join(_fmt_sub(m[k], unit) for k in ("published_min", "published_median", "published_max"))
-                  if m["published_median"] is not None else "", "reconciles": m["reconciles"]}
-                 for m in summary.get(code, [])]
-        page = _indicator_page(code)
-        table_files = _write_table_files(
-            site, page.removesuffix(".html"), INDICATOR_TABLE_COLUMNS,
-            [(item["indicator_code"], code, r["year"], r["place"], r["unit_key"], r["unit_name"], r["value"], unit,
-              r["value_status"], r["name_as_published"], r["publication_id"], r["source_url"]) for r in rows])
-        parent_page = _table_page(item["parent_component_code"], f"{item['indicator_code']}-province", year)
-        site.write(page, "indicator.html", title=f"{SHORT.get(item['indicator_code'], item['indicator_code'])} "
-                                                f"{year}: {item['name_en']}",
-                   charts=bool(spec), maps=bool(table_map), item=item, year=year, rows=rows,
-                   unit_label=UNIT_LABEL.get(unit, unit), spec=_json(spec) if spec else None,
-                   map_spec=_json(table_map) if table_map else None, map_info=table_map, attribution=attribution,
-                   years=years, indicator=SHORT.get(item["indicator_code"], item["indicator_code"]),
-                   table_files=table_files, file_url=rows[0]["source_url"],
-                   parent_page=parent_page.split("/")[-1] if parent_page in site.tables else None)
+        latest = max(by_year)
+        pages = {y: _indicator_page(code, None if y == latest else y) for y in by_year}
+        for year, rows in sorted(by_year.items()):
+            _write_indicator_year(site, item, year, rows, pages, summary.get(code, []), drawn, attribution)
+
+
+def _write_indicator_year(site: Site, item: dict, year: int, rows: list[dict], pages: dict[int, str],
+                          summary: list[dict], drawn: set[str], attribution: str) -> None:
+    """One indicator's page for one year; its table of every year links the other years' pages."""
+    code, unit = item["subindicator_code"], item["unit_of_measure"]
+    for r in rows:  # the place is the mart's (value_place: ties share it)
+        r["shown"] = _fmt_sub(r["value"], unit) if r["value"] is not None else (r["value_status"] or "no data")
+        r["unit_page"] = _unit_page("province", r["unit_key"])
+    held = [r for r in rows if r["value"] is not None]
+    shown = [{"unit_key": r["unit_key"], "unit_name": r["unit_name"], "rank": None,
+              "score": (100 * r["value"] if unit == "share_0_1" else r["value"])} for r in held]
+    label = "%" if unit == "share_0_1" else UNIT_LABEL.get(unit, unit)  # shares are mapped and charted as %
+    table_map = ranking_map(shown, None, drawn, label=label)
+    spec = {"data": [{"type": "histogram", "x": [s["score"] for s in shown], "marker": {"color": "#0b5cad"},
+                      "hovertemplate": "%{x}: %{y} provinces<extra></extra>"}],
+            "layout": {"height": 260, "margin": {"l": 50, "r": 20, "t": 10, "b": 40}, "bargap": 0.05,
+                       "xaxis": {"title": {"text": label}},
+                       "yaxis": {"title": {"text": "provinces"}}}} if held else None
+    years = [{"year": m["year"], "units": m["units_with_value"],
+              "computed": " / ".join(_fmt_sub(m[k], unit) for k in ("computed_min", "computed_median", "computed_max")),
+              "published": " / ".join(_fmt_sub(m[k], unit) for k in ("published_min", "published_median", "published_max"))
+              if m["published_median"] is not None else "", "reconciles": m["reconciles"],
+              "page": pages[m["year"]].split("/")[-1] if m["year"] in pages and m["year"] != year else None}
+             for m in summary]
+    page = pages[year]
+    table_files = _write_table_files(
+        site, page.removesuffix(".html"), INDICATOR_TABLE_COLUMNS,
+        [(item["indicator_code"], code, r["year"], r["place"], r["unit_key"], r["unit_name"], r["value"], unit,
+          r["value_status"], r["name_as_published"], r["publication_id"], r["source_url"]) for r in rows])
+    parent_page = _table_page(item["parent_component_code"], f"{item['indicator_code']}-province", year)
+    site.write(page, "indicator.html", title=f"{SHORT.get(item['indicator_code'], item['indicator_code'])} "
+                                            f"{year}: {item['name_en']}",
+               charts=bool(spec), maps=bool(table_map), item=item, year=year, rows=rows,
+               unit_label=UNIT_LABEL.get(unit, unit), spec=_json(spec) if spec else None,
+               map_spec=_json(table_map) if table_map else None, map_info=table_map, attribution=attribution,
+               years=years, indicator=SHORT.get(item["indicator_code"], item["indicator_code"]),
+               table_files=table_files, file_url=rows[0]["source_url"],
+               parent_page=parent_page.split("/")[-1] if parent_page in site.tables else None)
 
 
 def _group_subindicators(rows: list[dict]) -> list[dict]:
@@ -613,7 +634,7 @@ def _group_subindicators(rows: list[dict]) -> list[dict]:
 
 def _write_units(site: Site, con) -> None:
     history = _rows(con, """select indicator_code, level, unit_key, year, score, rank_label, rank, tier, rank_change,
-            value_source_type as source_type, value_source_url as source_url
+            previous_units_ranked, units_ranked, value_source_type as source_type, value_source_url as source_url
         from marts.fct_rankings where component_code = 'overall' order by indicator_code, year""")
     by_unit = defaultdict(list)
     for h in history:

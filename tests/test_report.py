@@ -82,6 +82,7 @@ def test_site_has_every_page_and_no_cdn(site):
 
 
 def test_internal_links_resolve(site):
+    """Every page's links as files (the Chromium test follows the links of each page type over HTTP)."""
     folder, _ = site
     broken = []
     for page in folder.rglob("*.html"):
@@ -118,6 +119,14 @@ def test_pages_load_in_chromium_without_errors_and_charts_draw_marks(browser, se
     page, problems = _open(browser, f"{served}/{path}")
     try:
         assert problems == []
+        # every link, stylesheet, script and image of this site, as Chromium resolved it, answers 200
+        checked, broken = page.evaluate("""async () => {
+            const own = [...new Set(Array.from(document.querySelectorAll('a[href], link[href], script[src], img[src]'))
+                .map(e => (e.href || e.src).split('#')[0]).filter(u => u.startsWith(location.origin + '/')))];
+            const status = await Promise.all(own.map(u => fetch(u, {method: 'HEAD'}).then(r => r.status, () => 0)));
+            return [own.length, own.filter((u, i) => status[i] !== 200)];
+        }""")
+        assert checked >= 3 and broken == [], broken
         charts = page.locator(".chart").count()
         if charts:
             marks = page.evaluate("""() => Array.from(document.querySelectorAll('.chart')).map(c =>
@@ -212,10 +221,13 @@ def test_province_pages_have_a_locator_map_and_ha_tay_a_note(browser, served):
 
 
 def test_screenshots_of_the_overview_and_a_province(browser, served):
+    """Saved to test-artifacts/ (GOVWH_TEST_ARTIFACTS) for a person to look at: each page type once."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for path, name in (("index.html", "overview.png"), ("province/22.html", "province-quang-ninh.png"),
                        ("ranking/pci-province-2016.html", "ranking-pci-2016.png"),
-                       ("changes.html", "what-changed.png")):
+                       ("changes.html", "what-changed.png"),
+                       ("ranking/pci-province-2016-entry_costs.html", "ranking-pci-2016-entry-costs.png"),
+                       ("indicator/pci_ec_01.html", "indicator-pci-ec-01.png")):
         page, problems = _open(browser, f"{served}/{path}")
         page.screenshot(path=str(ARTIFACTS / name), full_page=False)
         page.close()
@@ -224,6 +236,10 @@ def test_screenshots_of_the_overview_and_a_province(browser, served):
     page.locator("figure.map").first.screenshot(path=str(ARTIFACTS / "map-pci-2016.png"))
     page.close()
     assert problems == [] and (ARTIFACTS / "map-pci-2016.png").stat().st_size > 10_000
+    page, problems = _open(browser, f"{served}/ranking/papi-province-2019.html")  # dots with 95% whiskers
+    page.locator(".chart").first.screenshot(path=str(ARTIFACTS / "chart-papi-2019-whiskers.png"))
+    page.close()
+    assert problems == [] and (ARTIFACTS / "chart-papi-2019-whiskers.png").stat().st_size > 10_000
 
 
 # ------------------------------------------------------------------ hostile text stays text
@@ -338,6 +354,24 @@ def test_ranking_pages_say_how_many_were_ranked_and_where_each_rank_comes_from(s
     assert len(listed) == 3 and {t for _, t in listed} == {"publisher_file"}
     for url, _ in listed:
         assert f'rank: <a href="{url}" rel="external noopener noreferrer">news</a> <span class="note">(order of listing)' in html
+
+
+def test_a_rank_change_across_tables_of_different_sizes_says_both_sizes(site, built_warehouse):
+    """PCI 2005 ranked 42 provinces, 2006 ranked 64: Quảng Ninh's 7th to 25th is "▼ 18 (of 42 → 64)"
+    on the 2006 ranking page and on its own page; a change between tables of one size says no sizes."""
+    folder, _ = site
+    ((change, before, after),) = query(built_warehouse, """select rank_change, previous_units_ranked, units_ranked
+        from marts.fct_rankings where indicator_code = 'pci' and level = 'province' and year = 2006
+        and component_code = 'overall' and unit_key = '22'""")
+    assert (change, before, after) == (-18, 42, 64)
+    ranking = _page_text(folder, "ranking/pci-province-2006.html")
+    assert re.search(r"Quảng Ninh [^▼▲]*▼ 18 \(of 42 → 64\)", ranking)
+    assert ranking.count("(of 42 → 64)") == query(built_warehouse, """select count(*) from marts.fct_rankings
+        where indicator_code = 'pci' and level = 'province' and year = 2006 and component_code = 'overall'
+        and rank_change is not null""")[0][0] == 42
+    quang_ninh = _page_text(folder, "province/22.html")
+    assert "PCI 2006 " in quang_ninh and re.search(r"PCI 2006 [\d.]+ 25 of 64 [^▼▲·]*▼ 18 \(of 42 → 64\)", quang_ninh)
+    assert re.search(r"PCI 2007 [\d.]+ 22 of 64 [^▼▲·]*▲ 3 (?!\(of)", quang_ninh)  # 64 → 64: no sizes
 
 
 def test_the_conflicts_page_has_one_row_per_fact_every_source_and_the_preferred_figure(site, built_warehouse):
@@ -526,6 +560,38 @@ def test_every_sub_index_and_dimension_has_its_ranking_page_linked_from_the_inde
     assert [t for t, _y in titles] == ["PCI", "PAPI"] and dimensions[0].split("-")[2] == titles[1][1]
 
 
+def test_every_part_of_every_index_the_warehouse_holds_a_table_of_has_its_page(site, built_warehouse):
+    """Each table mart_coverage holds of a part of an index (PAPI's sub-dimensions, SIPAS's components,
+    PAR INDEX's component areas, ...) has its ranking page, but a variant total (printed beside the
+    ranked one); a dimension's page links its sub-dimensions, and each sub-dimension's page links back."""
+    from ingest.report import INDICATOR_ORDER
+
+    folder, _ = site
+    held = query(built_warehouse, """select c.indicator_code, c.level, c.year, c.component_code, k.kind
+        from marts.mart_coverage c join marts.dim_component k using (indicator_code, component_code)
+        where c.level in ('province', 'ministry') and c.component_code <> 'overall' and k.kind <> 'variant'
+          and greatest(c.units_with_figure, c.units_with_rank) > 0 and list_contains($shown, c.indicator_code)""",
+                 {"shown": list(INDICATOR_ORDER)})
+    kinds = {kind for *_, kind in held}
+    assert {"sub_index", "dimension", "sub_dimension"} <= kinds and len(held) >= 500
+    missing = [f"ranking/{i}-{lv}-{y}-{c}.html" for i, lv, y, c, _ in held
+               if not (folder / "ranking" / f"{i}-{lv}-{y}-{c}.html").is_file()]
+    assert missing == []
+    subs = query(built_warehouse, """select component_code from marts.dim_component where indicator_code = 'papi'
+        and parent_code = 'd2_transparency' and component_code in (select component_code from marts.mart_coverage
+        where indicator_code = 'papi' and level = 'province' and year = 2019 and units_with_figure > 0)
+        order by sort_order""")
+    assert len(subs) == 4  # from 2018 Transparency has four sub-dimensions (Access to information added)
+    dimension = (folder / "ranking" / "papi-province-2019-d2_transparency.html").read_text(encoding="utf-8")
+    assert re.findall(r'<a href="(papi-province-2019-d2_[0-9a-z_]+\.html)">', dimension) == [
+        f"papi-province-2019-{c}.html" for (c,) in subs]
+    sub = _page_text(folder, f"ranking/papi-province-2019-{subs[-1][0]}.html")
+    assert "A part of Transparency , within the index: the headline table of 2019" in sub
+    assert "units ranked that year are in the warehouse" in sub
+    headline = (folder / "ranking" / "papi-province-2019.html").read_text(encoding="utf-8")
+    assert f"papi-province-2019-{subs[0][0]}.html" not in headline  # the headline lists dimensions only
+
+
 def test_a_pci_sub_index_page_maps_63_provinces(browser, served):
     page, problems = _open(browser, f"{served}/ranking/pci-province-2016-entry_costs.html")
     try:
@@ -542,11 +608,23 @@ def test_every_survey_indicator_has_a_page_with_its_spread_and_the_publishers_mi
 
     folder, _ = site
     (items,) = query(built_warehouse, "select count(*) from marts.dim_subindicator")[0]
+    (tables,) = query(built_warehouse, """select count(distinct (subindicator_code, year))
+        from marts.fct_subindicator_values where level = 'province'""")[0]
     pages = list((folder / "indicator").glob("*.html"))
-    assert len(pages) == items == 407
+    latest = [p for p in pages if not re.search(r"-\d{4}$", p.stem)]
+    assert len(latest) == items == 407 and len(pages) == tables == 628  # a page per indicator and year asked
     text = _page_text(folder, "indicator/pci_ec_01.html")
     assert "PCI 2019: Length of business registration in days (Median)" in text and "Unit: days" in text
+    assert "A survey indicator below Entry costs (pci, code pci_ec_01)." in " ".join(
+        re.sub(r"<[^>]+>", "", (folder / "indicator" / "pci_ec_01.html").read_text(encoding="utf-8")).split())
     assert "2017 63 3 / 6 / 7 3 / 6 / 7 yes 2018 63 1.5 / 5 / 7 1.5 / 5 / 7 yes 2019 63 3 / 5 / 7 3 / 5 / 7 yes" in text
+    html = (folder / "indicator" / "pci_ec_01.html").read_text(encoding="utf-8")
+    assert re.findall(r'<a href="(pci_ec_01-\d{4}\.html)">', html) == ["pci_ec_01-2017.html", "pci_ec_01-2018.html"]
+    earlier = _page_text(folder, "indicator/pci_ec_01-2018.html")  # 2018's provinces in 2018's order
+    first = query(built_warehouse, """select unit_name from marts.fct_subindicator_values where subindicator_code =
+        'pci_ec_01' and year = 2018 and level = 'province' order by value_place, unit_name limit 1""")[0][0]
+    assert "PCI 2018: Length of business registration in days (Median)" in earlier
+    assert re.search(rf"Place Province Value \(days\) 1 {first} ", earlier)
     assert "not an official ranking" in text and "days 5.00 to under 7.00" in text  # no empty class from ties
     with open(folder / "indicator" / "pci_ec_01.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
