@@ -1,6 +1,6 @@
 -- Grain: indicator x level x component x year. Units ranked, and where the warehouse holds the
 -- whole table: mean, median, min and max of the scores and the change of the mean against the
--- previous year; the published average where a source printed one; where a new series starts
+-- previous year (not into a new series); the published average where a source printed one; where a new series starts
 -- (seeds/series_breaks.csv), what changed, as the publisher's methodology states it.
 with stats as (
     select indicator_code, level, component_code, year,
@@ -34,10 +34,12 @@ select
     p.published_average,
     p.published_median,
     lag(c.year) over w as previous_year,
-    case when lag(c.year) over w = c.year - 1 then round(c.mean_score - lag(c.mean_score) over w, 9) end
-        as mean_change,
-    case when lag(c.year) over w = c.year - 1 then p.published_average - lag(p.published_average) over w end
-        as published_average_change,
+    -- a change only between consecutive years of one series: never into a break's first year
+    -- (PAPI's total of 2018 sums eight dimensions, 2017's six)
+    case when lag(c.year) over w = c.year - 1 and b.first_year is null
+        then round(c.mean_score - lag(c.mean_score) over w, 9) end as mean_change,
+    case when lag(c.year) over w = c.year - 1 and b.first_year is null
+        then p.published_average - lag(p.published_average) over w end as published_average_change,
     b.description as series_break_note
 from complete as c
 left join published as p using (indicator_code, level, component_code, year)
