@@ -44,6 +44,31 @@ def pytest_collection_modifyitems(config, items):
         Path(dump).write_text(json.dumps(groups), encoding="utf-8")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """GOVWH_TEST_CPU_OUT=<file>: each test's CPU seconds (its worker's and its ended child processes',
+    set-up included) and wall seconds, one tab-separated line per test. The suite is CPU-bound on two
+    cores, so CPU, not wall time under contention, says which tests cost the most (README, "Tests").
+    A child still running when a test ends (a module's server) counts where it is reaped."""
+    out = os.environ.get("GOVWH_TEST_CPU_OUT")
+    if not out:
+        return (yield)
+    import resource
+    import time
+
+    def cpu(who):
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    start = (cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), time.monotonic())
+    try:
+        return (yield)
+    finally:
+        own, children = cpu(resource.RUSAGE_SELF) - start[0], cpu(resource.RUSAGE_CHILDREN) - start[1]
+        with open(out, "a", encoding="utf-8") as handle:  # one short write per line: workers may interleave lines
+            handle.write(f"{item.nodeid}\t{own:.2f}\t{children:.2f}\t{time.monotonic() - start[2]:.2f}\n")
+
+
 @pytest.fixture(scope="session")
 def originals() -> Path:
     path = originals_dir()
