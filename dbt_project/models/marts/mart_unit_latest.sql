@@ -11,9 +11,13 @@ headline_year as (
     from scored where component_code = 'overall'
     group by all
 ),
+parts as (  -- the components listed: not the total, nor a variant of it (seeds/components.csv, kind)
+    select indicator_code, component_code from {{ ref('dim_component') }} where kind not in ('overall', 'variant')
+),
 component_year as (
-    select indicator_code, level, unit_key, max(year) as latest_year
-    from scored where component_code not in ('overall', 'overall_unweighted', 'overall_weighted')
+    select s.indicator_code, s.level, s.unit_key, max(s.year) as latest_year
+    from scored as s
+    join parts using (indicator_code, component_code)
     group by all
 ),
 latest as (
@@ -22,8 +26,9 @@ latest as (
     where s.component_code = 'overall' and s.year = h.latest_year
     union all by name
     select s.* from scored as s
+    join parts using (indicator_code, component_code)
     join component_year as c using (indicator_code, level, unit_key)
-    where s.component_code not in ('overall', 'overall_unweighted', 'overall_weighted') and s.year = c.latest_year
+    where s.year = c.latest_year
 )
 select
     l.indicator_code,
