@@ -98,6 +98,7 @@ def local_env(settings: Settings, home: Path, db_url: str | None = None, port: i
         "GOVWH_CURATED_DIR": str(settings.curated_dir),
         "GOVWH_CATALOGUE_DIR": str(settings.catalogue_dir),
         "GOVWH_DBT_PROJECT_DIR": str(settings.dbt_project_dir),
+        "GOVWH_DBT_UNIT_TESTS": "1" if settings.dbt_unit_tests else "0",
     })
     if db_url.startswith("postgresql"):  # Airflow 3 derives an async URL; psycopg 3 serves both
         sync = "postgresql+psycopg://" + db_url.split("://", 1)[1]

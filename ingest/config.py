@@ -25,6 +25,10 @@ GOVWH_CATALOGUE_DIR   folder of the publication families' declarations, one <fam
 GOVWH_CATALOGUE_EXTRA a JSON file registering more publications, each a tidy bundle (.csv.gz)
                       beside it (default: none); see ingest.catalogue.extra. The scale harness
                       registers its synthetic publication this way
+GOVWH_DBT_UNIT_TESTS  1: the build runs dbt's unit tests too (default 0: they check the SQL on
+                      fixed inputs, not the data, so they run where the SQL changes: `make check`
+                      and `make test` run them in their shared build; dbt's docs recommend leaving
+                      them out of production builds)
 """
 from __future__ import annotations
 
@@ -104,6 +108,13 @@ def _number(env, name: str, default: float, low: float, high: float) -> float:
     return value
 
 
+def _flag(env, name: str) -> bool:
+    text = (env.get(name) or "").strip()
+    if text not in ("", "0", "1"):
+        raise ConfigError(f"{name}={text!r} must be 0 or 1")
+    return text == "1"
+
+
 def _path(env, name: str, default: Path) -> Path:
     text = env.get(name)
     if text is None or text.strip() == "":
@@ -132,6 +143,7 @@ class Settings:
     dbt_project_dir: Path = DBT_PROJECT_DIR
     catalogue_extra: Path | None = None
     catalogue_dir: Path = CATALOGUE_DIR
+    dbt_unit_tests: bool = False
 
     @classmethod
     def from_env(cls, env=None, **overrides) -> "Settings":
@@ -159,6 +171,7 @@ class Settings:
             catalogue_extra=_path(env, "GOVWH_CATALOGUE_EXTRA", None) if env.get("GOVWH_CATALOGUE_EXTRA", "").strip()
             else None,
             catalogue_dir=_path(env, "GOVWH_CATALOGUE_DIR", CATALOGUE_DIR),
+            dbt_unit_tests=_flag(env, "GOVWH_DBT_UNIT_TESTS"),
         )
         values.update(overrides)
         if values["source_mode"] not in ("bundle", "live", "mirror"):

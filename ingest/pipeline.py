@@ -462,7 +462,9 @@ def _dbt_build(settings: Settings, target: Path, log_path: Path, results_path: P
     with open(log_path, "w", encoding="utf-8") as log_file:
         proc = subprocess.run(
             dbt_command(settings, "build", "--target-path", str(settings.build_dir / "target"),
-                        "--log-path", str(settings.build_dir / "logs")),
+                        "--log-path", str(settings.build_dir / "logs"),
+                        # unit tests check the SQL on fixed inputs: 2.3 s of a 15 s build here
+                        *(() if settings.dbt_unit_tests else ("--exclude-resource-type", "unit_test"))),
             env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
             cwd=target.parent,
         )

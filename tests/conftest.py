@@ -125,7 +125,7 @@ def built_warehouse(tmp_path_factory) -> Settings:
     with file_lock(root / "built.lock"):
         if not done.exists():
             shutil.rmtree(data, ignore_errors=True)
-            pipeline.run_all(make_settings(data))
+            pipeline.run_all(make_settings(data, dbt_unit_tests=True))  # the run's one build with dbt's unit tests
             done.write_text("built\n")
     saved = data / "build" / "target" / "partial_parse.msgpack"
     if saved.is_file() and not SAVED_PARSE:

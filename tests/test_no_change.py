@@ -117,7 +117,7 @@ def test_a_unit_test_moved_to_another_file_builds_after_one_full_parse(warehouse
     block = source[start:] if end < 0 else source[start:end + 1]
     home.write_text(source.replace(block, ""), encoding="utf-8")
     (home.parent / "zz_moved_unit_test.yml").write_text("version: 2\n\nunit_tests:\n" + block, encoding="utf-8")
-    settings = make_settings(warehouse_copy.data_dir, dbt_project_dir=project)
+    settings = make_settings(warehouse_copy.data_dir, dbt_project_dir=project, dbt_unit_tests=True)
     assert (settings.build_dir / "target" / "partial_parse.msgpack").is_file()  # the last build's saved parse
 
     built = pipeline.build(settings)

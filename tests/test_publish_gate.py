@@ -88,6 +88,29 @@ def test_publish_refuses_a_build_from_another_run(warehouse_copy, built_warehous
     assert_untouched(settings, before)
 
 
+def test_publish_refuses_a_build_that_left_out_models_or_data_tests(warehouse_copy):
+    """dbt's unit tests may be left out of a build (GOVWH_DBT_UNIT_TESTS=0, the default: they test the
+    SQL on fixed inputs); its models, seeds and data tests may not. SYNTHETIC: the build's dbt
+    results edited as if `--exclude-resource-type test` had run, then receipted as the build step would."""
+    from ingest.publish import write_receipt
+
+    settings = warehouse_copy
+    before = snapshot(settings)
+    results_file = settings.build_dir / "target" / "run_results.json"
+    data = json.loads(results_file.read_text(encoding="utf-8"))
+    assert any(r["unique_id"].startswith("unit_test.") for r in data["results"])  # the shared build ran them
+    data["args"]["exclude_resource_types"] = ["unit_test", "test"]
+    data["results"] = [r for r in data["results"] if not r["unique_id"].startswith(("test.", "unit_test."))]
+    results_file.write_text(json.dumps(data), encoding="utf-8")
+    write_receipt(settings.build_dir / "governance.duckdb")
+    assert_one_line_error(govwh(settings, "publish"), r"its dbt build left out every test \(--exclude-resource-type\)")
+    data["args"]["exclude_resource_types"] = ["unit_test"]  # unit tests may be left out, the data tests not
+    results_file.write_text(json.dumps(data), encoding="utf-8")
+    write_receipt(settings.build_dir / "governance.duckdb")
+    assert_one_line_error(govwh(settings, "publish"), r"\d+ dbt nodes never ran, e\.g\. test\.governance\.")
+    assert_untouched(settings, before)
+
+
 def test_publish_of_the_same_content_is_a_no_op(warehouse_copy):
     settings = warehouse_copy
     served_inode = settings.warehouse.stat().st_ino
