@@ -219,6 +219,7 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None) -> 
     data_dir = work / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVWH_")}
     env.update(GOVWH_DATA_DIR=str(data_dir), GOVWH_DBT_PROJECT_DIR=str(project),
+               GOVWH_DBT_UNIT_TESTS="1",  # "all tests", as every earlier figure of the harness
                DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     govwh = [PY, "-m", "ingest"]
     steps: dict[str, dict] = {}
