@@ -37,6 +37,7 @@ def airflow_env(settings: Settings) -> dict:
         "GOVWH_CURATED_DIR": str(settings.curated_dir),
         "GOVWH_CATALOGUE_DIR": str(settings.catalogue_dir),
         "GOVWH_DBT_PROJECT_DIR": str(settings.dbt_project_dir),
+        "GOVWH_DBT_UNIT_TESTS": "1" if settings.dbt_unit_tests else "0",
         "GOVWH_TASK_RETRIES": os.environ.get("GOVWH_TASK_RETRIES", "0"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "PYTHONUNBUFFERED": "1",

@@ -626,7 +626,8 @@ def _group_subindicators(rows: list[dict]) -> list[dict]:
             "indicator": SHORT.get(r["indicator_code"], r["indicator_code"]), "year": r["year"],
             "parent": r["parent_name"] or r["parent_component_code"], "rows": []})
         unit = r["unit_of_measure"]
-        g["rows"].append({"name": r["name_en"], "page": _indicator_page(r["subindicator_code"]),
+        page = _indicator_page(r["subindicator_code"], None if r["year"] == r["latest_asked"] else r["year"])
+        g["rows"].append({"name": r["name_en"], "page": page,  # that year's page of the indicator
                           "unit": UNIT_LABEL.get(unit, unit), "value": _fmt_sub(r["value"], unit),
                           "min": _fmt_sub(r["computed_min"], unit), "median": _fmt_sub(r["computed_median"], unit),
                           "max": _fmt_sub(r["computed_max"], unit), "units": r["units_with_value"]})
@@ -669,9 +670,11 @@ def _write_units(site: Site, con) -> None:
     subindicators = defaultdict(list)
     for s in _rows(con, """select v.unit_key, v.indicator_code, v.year, v.subindicator_code, v.parent_component_code,
             c.name_en as parent_name, d.name_en, v.unit_of_measure, v.value, v.value_status,
-            m.computed_min, m.computed_median, m.computed_max, m.units_with_value
+            m.computed_min, m.computed_median, m.computed_max, m.units_with_value, l.latest_asked
         from marts.fct_subindicator_values v
         join marts.dim_subindicator d using (indicator_code, subindicator_code)
+        join (select subindicator_code, max(year) as latest_asked from marts.fct_subindicator_values
+              where level = 'province' group by all) as l using (subindicator_code)
         join marts.mart_subindicator_summary m using (indicator_code, year, subindicator_code)
         left join marts.dim_component c on c.indicator_code = v.indicator_code and c.component_code = v.parent_component_code
         qualify v.year = max(v.year) over (partition by v.unit_key, v.indicator_code)
