@@ -330,8 +330,6 @@ def _scores_chart(scored: list[dict], bands: bool) -> dict:
             "layout": layout}
 
 
-# Components that get ranking pages of their own (beside the headline index): PCI's sub-indices and
-# PAPI's dimensions, each table ranked and mapped as the headline one is
 # Every kind of part of an index (seeds/components.csv: PCI's sub-indices, PAPI's dimensions and their
 # sub-dimensions, SIPAS's components, PAR INDEX's component areas and part-scores, and any kind added
 # there) gets a ranking page, but a variant (PAPI's weighted total, PCI's unweighted one): that one
@@ -357,7 +355,7 @@ def _write_rankings(site: Site, con) -> None:
     drawn, attribution = _map_units(), map_asset()["attribution"]
     tables = """(select indicator_code, component_code, kind, name_en, name_vi, sort_order, parent_code from marts.dim_component
                  where component_code = 'overall' or not list_contains($no_page, kind))"""
-    # the indicators the report writes pages for, and the component kinds that get their own page
+    # the indicators the report writes pages for, and the component kinds that get no page of their own
     params = {"no_page": list(NO_PAGE_KINDS), "indicators": INDICATOR_ORDER}
     coverage = _rows(con, f"""select c.indicator_code, c.level, c.year, c.component_code, k.kind, k.parent_code,
             k.name_en as component_name_en,
