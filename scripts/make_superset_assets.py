@@ -35,7 +35,7 @@ DATABASE = "Governance warehouse (PostgreSQL mirror)"
 DATABASE_URI = f"postgresql://bi_reader:{MASK}@postgres:5432/governance"
 DASHBOARD = "Vietnam governance rankings"
 DATASETS = ("mart_pci_provincial_ranking", "mart_province_scorecard")
-SQL_TYPES = {"integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION", "varchar": "TEXT",
+SQL_TYPES = {"integer": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION", "double precision": "DOUBLE PRECISION", "varchar": "TEXT",
              "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP WITHOUT TIME ZONE"}
 # The dashboard's native filters: (name, dataset, column, default, charts left out by their
 # position's chartId, 1-3 in the order of charts(); Superset maps those ids on import). 2020 is

@@ -25,7 +25,7 @@
    var('publisher_staging_models') (they share their columns). #}
 {% macro publisher_file_rows() -%}
     {%- for model in var('publisher_staging_models') %}
-    {% if not loop.first %}union all by name{% endif %}
+    {% if not loop.first %}{{ union_all_by_name() }}{% endif %}
     select * from {{ ref(model) }}
     {%- endfor %}
 {%- endmacro %}

@@ -18,8 +18,8 @@ with obs as (  -- only what the pick needs: lineage that is the publication's ow
     where value is not null or published_rank is not null or value_status in ('not_scored', 'no_data')
 ),
 lineage as (  -- one row per publication (tested on int_observations: lineage_is_per_publication)
-    select publication_id, any_value(source_url) as source_url, any_value(source_file) as source_file,
-           any_value(source_sha256) as source_sha256, any_value(landed_sha256) as landed_sha256
+    select publication_id, {{ any_of('source_url') }} as source_url, {{ any_of('source_file') }} as source_file,
+           {{ any_of('source_sha256') }} as source_sha256, {{ any_of('landed_sha256') }} as landed_sha256
     from {{ ref('int_observations') }}
     group by publication_id
 ),
@@ -33,13 +33,7 @@ value_pick as (  -- the counts share the pick's partition: one pass, no aggregat
            -- the rank's pick in the same pass (no second sort of every fact, no join back): the
            -- first by source_priority, publication_preference (nulls last), flag_derived,
            -- flag_word_rank, flag_order_of_listing, publication_id among rows with a rank
-           arg_min({'published_rank': published_rank, 'rank_publication_id': publication_id,
-                    'rank_source_type': source_type, 'rank_from_wording': flag_word_rank,
-                    'rank_derived': flag_derived, 'rank_from_order_of_listing': flag_order_of_listing},
-                   {'p': source_priority, 'n': publication_preference is null,
-                    'q': coalesce(publication_preference, 0), 'd': flag_derived, 'w': flag_word_rank,
-                    'o': flag_order_of_listing, 'id': publication_id})
-               filter (where published_rank is not null) over fact as r
+{{ rank_pick() }}
     from obs
     window fact as (partition by indicator_code, level, unit_key, component_code, year)
 ),
@@ -56,13 +50,13 @@ select
     v.unit_name,
     v.component_code,
     v.value,
-    round(v.value, 2)::decimal(9, 2) as value_2dp,
+    {{ round_to('v.value', 2) }}::decimal(9, 2) as value_2dp,
     v.value_decimals,
     v.value_status,
     v.ci_low,
     v.ci_high,
     v.standard_error,
-    v.r.published_rank,
+    {{ rank_field('v', 'published_rank') }} as published_rank,
     v.tier,
     v.observations,
     v.observations_with_value,
@@ -74,16 +68,16 @@ select
     v.source_location,
     l.source_sha256,
     l.landed_sha256,
-    v.r.rank_publication_id,
-    v.r.rank_source_type,
+    {{ rank_field('v', 'rank_publication_id') }} as rank_publication_id,
+    {{ rank_field('v', 'rank_source_type') }} as rank_source_type,
     rl.source_url as rank_source_url,
-    v.r.rank_from_wording,
-    v.r.rank_derived,
-    v.r.rank_from_order_of_listing,
+    {{ rank_field('v', 'rank_from_wording') }} as rank_from_wording,
+    {{ rank_field('v', 'rank_derived') }} as rank_derived,
+    {{ rank_field('v', 'rank_from_order_of_listing') }} as rank_from_order_of_listing,
     v.unit_name_as_published,
     v.component_name_as_published
 from value_pick as v
 left join conflicted as k using (indicator_code, level, unit_key, component_code, year)
 join lineage as l on l.publication_id = v.publication_id
-left join lineage as rl on rl.publication_id = v.r.rank_publication_id
+left join lineage as rl on rl.publication_id = {{ rank_field('v', 'rank_publication_id') }}
 where v.pick = 1

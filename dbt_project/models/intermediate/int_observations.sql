@@ -18,14 +18,14 @@ curated as (
            component_code, component_name_as_published, value,
            case when value is null then 'not_printed' else 'published' end as value_status,
            published_rank, null as tier, value_decimals, flag_word_rank, flag_order_of_listing, flag_derived,
-           flag_conflict, flag_low_reliability, note, null::double as ci_low, null::double as ci_high,
-           null::double as standard_error, source_file, source_sha256,
+           flag_conflict, flag_low_reliability, note, null::double precision as ci_low, null::double precision as ci_high,
+           null::double precision as standard_error, source_file, source_sha256,
            'line ' || line as source_location, landed_sha256
     from {{ ref('stg_curated__observations') }}
 ),
 unioned as (
     select * from workbooks
-    union all by name
+    {{ union_all_by_name() }}
     select * from curated
 )
 select

@@ -10,6 +10,10 @@ with recursive chain as (
         on s.old_key = chain.current_key and s.new_key <> s.old_key
     where chain.steps < 5
 )
-select origin_key as province_key, current_key as current_province_key
-from chain
-qualify row_number() over (partition by origin_key order by steps desc) = 1
+select province_key, current_province_key
+from (
+    select origin_key as province_key, current_key as current_province_key,
+           row_number() over (partition by origin_key order by steps desc) as last_step
+    from chain
+) as ordered
+where last_step = 1

@@ -9,11 +9,11 @@
 {% set compared = "coalesce(c.is_complete, false) and (a.aggregate_scope is null or a.region_code is not null)" %}
 with stats as (
     select indicator_code, level, year, component_code,
-           avg(value::decimal(38, 16))::double as computed_mean, median(value) as computed_median,
+           avg(value::decimal(38, 16))::double precision as computed_mean, {{ median_of('value') }} as computed_median,
            min(value) as computed_min, max(value) as computed_max, count(value) as units_in_mean
     from {{ ref('int_indicator_scores') }}
     where value is not null
-    group by all
+    group by indicator_code, level, year, component_code
 ),
 region_names as (  -- a region as printed: its Vietnamese or English name, or an alias (seeds)
     select region_code, lower(name_vi) as printed from {{ ref('regions') }}
@@ -24,13 +24,13 @@ region_names as (  -- a region as printed: its Vietnamese or English name, or an
 ),
 regional_stats as (
     select s.indicator_code, s.level, s.year, s.component_code, r.region_code,
-           avg(s.value::decimal(38, 16))::double as computed_mean, median(s.value) as computed_median,
+           avg(s.value::decimal(38, 16))::double precision as computed_mean, {{ median_of('s.value') }} as computed_median,
            count(s.value) as units_in_mean
     from {{ ref('int_indicator_scores') }} as s
     join {{ ref('dim_province') }} as p on p.province_key = s.unit_key
     join {{ ref('regions') }} as r on r.name_vi = p.region_vi
     where s.level = 'province' and s.value is not null
-    group by all
+    group by s.indicator_code, s.level, s.year, s.component_code, r.region_code
 ),
 workbook_aggregates as (  -- Min / Median / Max rows printed below a publisher's table
     select indicator_code, level, year, component_code, unit_name_as_published as label_as_published,
@@ -44,7 +44,7 @@ aggregates as (
     select indicator_code, level, year, component_code, label_as_published, aggregate_kind, aggregate_scope,
            aggregate_units, value, value_decimals, is_flagged, note, publication_id, source_type, source_url
     from {{ ref('stg_curated__aggregates') }}
-    union all by name
+    {{ union_all_by_name() }}
     select * from workbook_aggregates
 ),
 computed as (

@@ -10,7 +10,7 @@ with ranked as (
 interval_tables as (  -- tables where every ranked unit has a published interval
     select indicator_code, level, year, component_code
     from ranked
-    group by all
+    group by indicator_code, level, year, component_code
     having count(*) = count(ci_low) and count(*) = count(ci_high)
 )
 select a.indicator_code, a.level, a.year, a.component_code, a.unit_key,
@@ -19,4 +19,4 @@ select a.indicator_code, a.level, a.year, a.component_code, a.unit_key,
 from ranked as a
 join interval_tables as i using (indicator_code, level, year, component_code)
 join ranked as b using (indicator_code, level, year, component_code)
-group by all
+group by a.indicator_code, a.level, a.year, a.component_code, a.unit_key

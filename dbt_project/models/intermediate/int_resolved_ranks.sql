@@ -38,7 +38,7 @@ score_order as (
 consistent_tables as (  -- complete tables whose printed ranks (if any) all follow the scores
     select indicator_code, level, year, component_code
     from score_order
-    group by all
+    group by indicator_code, level, year, component_code
     having count(*) filter (where published_rank is not null and published_rank <> computed_rank) = 0
 ),
 computed as (

@@ -26,7 +26,7 @@ held as (  -- per table: how many units hold a rank within the top k
            count(*) filter (where rank <= 10) as held_10
     from {{ ref('int_resolved_ranks') }}
     where component_code = 'overall' and rank is not null
-    group by all
+    group by indicator_code, level, year
 ),
 ranks as (
     select g.*, r.rank,

@@ -13,13 +13,13 @@ held as (
            count(*) filter (where value_status = 'not_scored') as units_not_scored,
            count(*) filter (where value_status = 'no_data') as units_no_data
     from {{ ref('int_indicator_scores') }}
-    group by all
+    group by indicator_code, level, year, component_code
 )
 select
     h.indicator_code, h.level, h.year, h.component_code,
     h.units_with_figure, h.units_with_rank, h.units_not_scored, h.units_no_data,
     r.units_ranked,
-    round(h.units_with_figure / r.units_ranked, 4) as coverage,
+    {{ round_to('h.units_with_figure::double precision / r.units_ranked', 4) }} as coverage,
     -- a unit the publisher printed as no data ("KCDL") in this table is not one it ranked in it
     coalesce(h.units_with_figure >= r.units_ranked - h.units_no_data, false) as is_complete,
     r.basis as units_ranked_basis

@@ -11,4 +11,4 @@ select
     count(p.province_key) filter (where p.valid_to is null) as provinces_from_2025
 from {{ ref('regions') }} as r
 left join {{ ref('provinces') }} as p on p.region_vi = r.name_vi
-group by all
+group by r.region_code, r.name_vi, r.name_en, r.sort_order

@@ -41,7 +41,7 @@ select
     f.tier,
     r.table_is_complete,
     case when r.table_is_complete and r.rank is not null and r.units_ranked > 1
-         then round(100.0 * (r.units_ranked - r.rank) / (r.units_ranked - 1), 1) end as percentile,
+         then {{ round_to('100.0 * (r.units_ranked - r.rank) / (r.units_ranked - 1)', 1) }} end as percentile,
     r.series_first_year,
     p.previous_ranked_year,
     prev.rank as previous_rank,

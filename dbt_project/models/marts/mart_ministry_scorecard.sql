@@ -16,4 +16,4 @@ select
     count(r.score) filter (where r.component_code in ('appraisal_score', 'survey_score')) = 2 as has_part_scores
 from r
 join {{ ref('dim_ministry') }} as m on m.ministry_key = r.unit_key
-group by all
+group by r.year, r.unit_key, m.ministry_name, m.ministry_name_en

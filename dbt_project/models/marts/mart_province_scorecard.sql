@@ -21,4 +21,4 @@ select
 from keys as k
 join r on r.unit_key = k.unit_key and r.year = k.year
 join {{ ref('dim_province') }} as d on d.province_key = k.unit_key
-group by all
+group by k.year, k.unit_key, d.province_code, d.province_name, d.current_province_key

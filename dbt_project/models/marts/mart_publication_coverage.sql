@@ -8,7 +8,7 @@ select
     count(o.value) as units_with_figure,
     count(o.published_rank) as units_with_rank,
     r.units_ranked,
-    round(count(o.value) / r.units_ranked, 4) as coverage
+    {{ round_to('count(o.value)::double precision / r.units_ranked', 4) }} as coverage
 from {{ ref('int_observations') }} as o
 join {{ ref('dim_publication') }} as p using (publication_id)
 left join ranked as r on r.indicator = o.indicator_code and r.level = o.level and r.year = o.year

@@ -28,14 +28,14 @@ grouped as (
     -- a province that was never merged: its own figure, nothing to average (no grouping of millions
     -- of single rows); the decimal round trip is the one the mean below takes
     select f.current_province_key, f.indicator_code, f.level, f.component_code, f.year,
-           f.value::decimal(38, 16)::double as mean_value, f.value as min_value, f.value as max_value,
+           f.value::decimal(38, 16)::double precision as mean_value, f.value as min_value, f.value as max_value,
            1 as provinces_with_figure, f.province_key as province_keys
     from figures as f
     join formed_from as n using (current_province_key)
     where n.provinces_ever = 1
     union all
     select f.current_province_key, f.indicator_code, f.level, f.component_code, f.year,
-           avg(f.value::decimal(38, 16))::double as mean_value, min(f.value) as min_value, max(f.value) as max_value,  -- exact decimal sum: a parallel double sum is not bit-stable
+           avg(f.value::decimal(38, 16))::double precision as mean_value, min(f.value) as min_value, max(f.value) as max_value,  -- exact decimal sum: a parallel double sum is not bit-stable
            count(*) as provinces_with_figure,
            string_agg(f.province_key, ',' order by f.province_key) as province_keys
     from figures as f
@@ -52,7 +52,7 @@ rankable as (
     -- ranked only where every one of today's provinces has a complete figure set that year
     select indicator_code, level, component_code, year
     from scored
-    group by all
+    group by indicator_code, level, component_code, year
     having bool_and(is_complete) and count(*) = 34
 ),
 ranks as (
@@ -60,7 +60,9 @@ ranks as (
            rank() over (partition by s.indicator_code, s.level, s.component_code, s.year
                         order by s.mean_value desc) as unofficial_rank
     from scored as s
-    semi join rankable as r using (indicator_code, level, component_code, year)
+    where exists (select 1 from rankable as r  -- a semi join
+                  where r.indicator_code = s.indicator_code and r.level = s.level
+                    and r.component_code = s.component_code and r.year = s.year)
 )
 select
     s.current_province_key,
@@ -70,7 +72,7 @@ select
     s.component_code,
     s.year,
     s.mean_value,
-    round(s.mean_value, 2)::decimal(9, 2) as mean_value_2dp,
+    {{ round_to('s.mean_value', 2) }}::decimal(9, 2) as mean_value_2dp,
     s.min_value,
     s.max_value,
     s.provinces_with_figure,

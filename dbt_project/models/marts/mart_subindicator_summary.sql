@@ -4,10 +4,10 @@
 with stats as (
     select indicator_code, year, subindicator_code,
            count(value) as units_with_value,
-           min(value) as computed_min, median(value) as computed_median, max(value) as computed_max,
-           avg(value::decimal(38, 16))::double as computed_mean
+           min(value) as computed_min, {{ median_of('value') }} as computed_median, max(value) as computed_max,
+           avg(value::decimal(38, 16))::double precision as computed_mean
     from {{ ref('fct_subindicator_values') }}
-    group by all
+    group by indicator_code, year, subindicator_code
 ),
 published as (
     select indicator_code, year, component_code as subindicator_code,
@@ -16,7 +16,7 @@ published as (
            max(value) filter (where value_status = 'max') as published_max
     from {{ ref('int_workbook_rows') }}
     where grain = 'subindicator' and row_kind = 'aggregate'
-    group by all
+    group by indicator_code, year, component_code
 )
 select
     s.indicator_code, s.year, s.subindicator_code, d.parent_component_code, d.name_en, d.unit_of_measure,

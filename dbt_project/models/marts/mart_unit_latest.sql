@@ -9,7 +9,7 @@ headline_year as (
     select indicator_code, level, unit_key,
            coalesce(max(year) filter (where rank is not null), max(year)) as latest_year
     from scored where component_code = 'overall'
-    group by all
+    group by indicator_code, level, unit_key
 ),
 parts as (  -- the components listed: not the total, nor a variant of it (seeds/components.csv, kind)
     select indicator_code, component_code from {{ ref('dim_component') }} where kind not in ('overall', 'variant')
@@ -18,13 +18,13 @@ component_year as (
     select s.indicator_code, s.level, s.unit_key, max(s.year) as latest_year
     from scored as s
     join parts using (indicator_code, component_code)
-    group by all
+    group by s.indicator_code, s.level, s.unit_key
 ),
 latest as (
     select s.* from scored as s
     join headline_year as h using (indicator_code, level, unit_key)
     where s.component_code = 'overall' and s.year = h.latest_year
-    union all by name
+    {{ union_all_by_name() }}
     select s.* from scored as s
     join parts using (indicator_code, component_code)
     join component_year as c using (indicator_code, level, unit_key)

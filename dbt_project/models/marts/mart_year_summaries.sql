@@ -6,17 +6,17 @@ with stats as (
     select indicator_code, level, component_code, year,
            count(score) as units_with_score,
            bool_and(table_is_complete) as table_is_complete,
-           avg(score::decimal(38, 16))::double as mean_score, median(score) as median_score,
+           avg(score::decimal(38, 16))::double precision as mean_score, {{ median_of('score') }} as median_score,
            min(score) as min_score, max(score) as max_score
     from {{ ref('fct_rankings') }}
-    group by all
+    group by indicator_code, level, component_code, year
 ),
 published as (
     select indicator_code, level, component_code, year,
            min(published_value) filter (where aggregate_kind = 'mean' and aggregate_scope is null) as published_average,
            min(published_value) filter (where aggregate_kind = 'median' and aggregate_scope is null) as published_median
     from {{ ref('int_published_aggregates') }}
-    group by all
+    group by indicator_code, level, component_code, year
 ),
 complete as (
     select s.indicator_code, s.level, s.component_code, s.year, s.units_with_score, s.table_is_complete,
@@ -30,14 +30,14 @@ complete as (
 )
 select
     c.*,
-    round(c.mean_score, 2)::decimal(9, 2) as mean_score_2dp,
+    {{ round_to('c.mean_score', 2) }}::decimal(9, 2) as mean_score_2dp,
     p.published_average,
     p.published_median,
     lag(c.year) over w as previous_year,
     -- a change only between consecutive years of one series: never into a break's first year
     -- (PAPI's total of 2018 sums eight dimensions, 2017's six)
     case when lag(c.year) over w = c.year - 1 and b.first_year is null
-        then round(c.mean_score - lag(c.mean_score) over w, 9) end as mean_change,
+        then {{ round_to('c.mean_score - lag(c.mean_score) over w', 9) }} end as mean_change,
     case when lag(c.year) over w = c.year - 1 and b.first_year is null
         then p.published_average - lag(p.published_average) over w end as published_average_change,
     b.description as series_break_note

@@ -8,7 +8,7 @@ select
     unit_code as province_key,
     component_code,
     component_name as component_name_as_published,
-    cast(value as double) as value,
+    cast(value as double precision) as value,
     value_status,
     cast(rank as integer) as published_rank,
     tier,
@@ -18,8 +18,8 @@ select
     cell,
     grain,  -- score (index, sub-index, dimension) | subindicator (a survey indicator below them)
     row_kind,  -- unit | aggregate (a published Min / Median / Max row)
-    cast(ci_low as double) as ci_low,
-    cast(ci_high as double) as ci_high,
-    cast(standard_error as double) as standard_error,
+    cast(ci_low as double precision) as ci_low,
+    cast(ci_high as double precision) as ci_high,
+    cast(standard_error as double precision) as standard_error,
     landed_sha256
 from {{ source('undp', 'papi_scores') }}
