@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 UV_VERSION := 0.13.9
 
-.PHONY: run test test-bi check bench bundle seeds lock env clean airflow airflow-stop
+.PHONY: run test test-bi test-scaleout check bench bundle seeds lock env clean airflow airflow-stop
 
 run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints where the warehouse is
 	$(BIN)/python -m ingest run
@@ -14,14 +14,17 @@ run: $(STAMP)  ## whole pipeline on the embedded data, through Airflow; prints w
 # Tests run in parallel (pytest-xdist): the embedded warehouse is built once per run and shared. Three
 # workers on two cores: while one waits (a subprocess, a lock), the others compute (make check 2:40 -> 2:13).
 WORKERS ?= 3
-CHECK_MARKERS := not airflow and not postgres and not browser and not slow and not bi
+CHECK_MARKERS := not airflow and not postgres and not browser and not slow and not bi and not scaleout
 test: $(STAMP)  ## every test but Superset's (real HTTP server, DuckDB, Airflow scheduler, PostgreSQL, Chromium)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not bi"
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "not bi and not scaleout"
 
 test-bi: $(STAMP)  ## the Superset dashboard test (installs Superset into .cache/ the first time); .ci/run runs it too
 	$(BIN)/python -m pytest -m bi
 
-check: $(STAMP)  ## the fast inner loop: every test but the heavy groups (airflow, postgres, browser, slow, bi)
+test-scaleout: $(STAMP)  ## the same dbt models built on a throwaway PostgreSQL, every mart compared with DuckDB's; .ci/run runs it too
+	$(BIN)/python -m pytest -m scaleout
+
+check: $(STAMP)  ## the fast inner loop: every test but the heavy groups (airflow, postgres, browser, slow, bi, scaleout)
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "$(CHECK_MARKERS)"
 
 airflow: $(STAMP)  ## the real Airflow UI on http://127.0.0.1:8080: api-server, scheduler, dag-processor, triggerer

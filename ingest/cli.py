@@ -9,6 +9,7 @@
     govwh changes [--since DATE]   what the latest publish (or every publish since DATE) changed
     govwh rollback                 put the previous serving warehouse back
     govwh export | mirror          exports (Parquet, CSV, XLSX) | PostgreSQL mirror ($GOVWH_PG_DSN)
+    govwh build-postgres --dsn D   the same dbt models built on a PostgreSQL server ($GOVWH_PG_BUILD_DSN)
     govwh report                   the static HTML site of the rankings
     govwh resolve NAME ...         names -> unit keys (exit 1 on unknown names)
     govwh crosswalk review PUB     a new edition's unknown survey questions, with the nearest known ones
@@ -91,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     mirror.add_argument("--reader-only", action="store_true",
                         help="only set up the reader login (password from GOVWH_PG_READER_PASSWORD, settings, "
                              "lockdown), mirroring nothing")
+    pgb = sub.add_parser("build-postgres", help="the parsed tables loaded into PostgreSQL, then dbt build --target "
+                                                 "postgres: every model, contract and test on a server database")
+    pgb.add_argument("--dsn", default=os.environ.get("GOVWH_PG_BUILD_DSN"),
+                     help="postgresql://user@host:5432/database (default: $GOVWH_PG_BUILD_DSN)")
     bundle = sub.add_parser("bundle", help="regenerate data/bundle from the publishers' original files")
     bundle.add_argument("--originals", type=Path, default=None,
                         help="folder of original files (default: $GOVWH_ORIGINALS or ../shared/sources/originals)")
@@ -270,6 +275,14 @@ def _dispatch(args, settings: Settings) -> int:
         print(f"[mirror] reader login {args.reader_login} set up (password, settings, read-only role)")
     elif command == "mirror":
         pipeline.mirror(settings, args.dsn, args.reader_login)
+    elif command == "build-postgres":
+        from . import pg_build
+        from .errors import ConfigError
+
+        if not args.dsn:
+            raise ConfigError("govwh build-postgres needs --dsn (or GOVWH_PG_BUILD_DSN): "
+                              "postgresql://user@host:5432/database")
+        pg_build.build(settings, args.dsn)
     elif command == "crosswalk":
         from . import crosswalk
 

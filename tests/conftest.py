@@ -23,7 +23,7 @@ MARTS = len(list((DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")))
 
 # The heavy groups (pyproject.toml declares them; `make check` leaves them out). `postgres` and
 # `browser` follow from the fixtures a test asks for; `airflow` and `slow` are marked in the files.
-HEAVY = ("airflow", "slow", "postgres", "browser", "bi")
+HEAVY = ("airflow", "slow", "postgres", "browser", "bi", "scaleout")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -71,7 +71,8 @@ def test_catalogue_entries_are_complete():
 def test_every_setting_the_code_reads_is_documented_in_the_readme():
     import re
 
-    internal = {"GOVWH_DBT_PATH", "GOVWH_PARSED_DIR", "GOVWH_LOCK_OWNER"}  # set by the pipeline for its children
+    internal = {"GOVWH_DBT_PATH", "GOVWH_PARSED_DIR", "GOVWH_LOCK_OWNER",  # set by the pipeline for its children
+                "GOVWH_PGT_HOST", "GOVWH_PGT_PORT", "GOVWH_PGT_USER", "GOVWH_PGT_PASSWORD", "GOVWH_PGT_DBNAME"}
     code = "".join(p.read_text(encoding="utf-8") for folder in ("ingest", "dags")
                    for p in (REPO_ROOT / folder).rglob("*.py"))
     used = set(re.findall(r"GOVWH_[A-Z_]+[A-Z]", code)) - internal
@@ -129,7 +130,7 @@ def test_make_check_selects_what_the_readme_says():
 
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
     expression = re.search(r"^CHECK_MARKERS := (.+)$", makefile, re.M).group(1)
-    assert expression == "not airflow and not postgres and not browser and not slow and not bi"
+    assert expression == "not airflow and not postgres and not browser and not slow and not bi and not scaleout"
     assert '-m "$(CHECK_MARKERS)"' in makefile
     import json
     import tempfile
@@ -141,20 +142,23 @@ def test_make_check_selects_what_the_readme_says():
     check = _collect("-m", expression)  # what `make check` selects
     assert set(groups) == set(everything)
     heavy = {group: {t for t, marks in groups.items() if group in marks}
-             for group in ("airflow", "postgres", "browser", "slow", "bi")}
+             for group in ("airflow", "postgres", "browser", "slow", "bi", "scaleout")}
     assert set(check) == set(everything) - set().union(*heavy.values())
     assert all(heavy.values())  # every group has tests
     assert not [t for t in check if t.startswith("tests/test_deployment.py")]
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith("| `make check` |"))
-    for group in ("airflow", "postgres", "browser", "slow", "bi"):
+    for group in ("airflow", "postgres", "browser", "slow", "bi", "scaleout"):
         assert f"`{group}`" in row
     assert f"| {len(check)} tests," in row
-    assert '-m "not bi"' in makefile and "make test\nmake test-bi\n" in (REPO_ROOT / ".ci" / "run").read_text()
-    in_make_test = set(everything) - heavy["bi"]  # `make test`; `make test-bi` the rest, and CI runs both
+    assert '-m "not bi and not scaleout"' in makefile and '-m scaleout' in makefile
+    assert "make test\nmake test-bi\nmake test-scaleout\n" in (REPO_ROOT / ".ci" / "run").read_text()
+    in_make_test = set(everything) - heavy["bi"] - heavy["scaleout"]  # the rest: make test-bi, make test-scaleout
     assert f"| {len(in_make_test)} tests," in next(line for line in readme.splitlines() if line.startswith("| `make test` |"))
     assert f"| {len(heavy['bi'])} tests," in next(line for line in readme.splitlines()
                                                   if line.startswith("| `make test-bi` |"))
+    assert f"| {len(heavy['scaleout'])} test," in next(line for line in readme.splitlines()
+                                                      if line.startswith("| `make test-scaleout` |"))
 
 
 def test_xdist_groups_keep_a_modules_shared_fixtures_on_one_worker(tmp_path):
