@@ -26,6 +26,9 @@ Everything happens in its own folder, bench/work/scale<N> (never the serving war
      percentiles, streaks, per-table statistics, key checks) as minimal hand-written SQL
      (bench/lean_floor.sql) on the same parsed Parquet and seeds, in one bare DuckDB process with the
      same memory limit (bench/lean_floor.py); its result tables' row counts are printed beside the marts'.
+  6. with PostgreSQL's server binaries here (and N <= 10, or --postgres): the same dbt build on a
+     throwaway PostgreSQL (ingest/pg_local.py), `govwh build-postgres`: the parsed tables loaded
+     with COPY, then `dbt build --target postgres` with all tests; its time beside DuckDB's.
 Results go to bench/results/<date>-scale<N>.json.
 """
 from __future__ import annotations
@@ -209,7 +212,7 @@ def base_facts() -> int:
         con.close()
 
 
-def run_scale(scale: int, keep: bool = False, work_root: Path | None = None) -> dict:
+def run_scale(scale: int, keep: bool = False, work_root: Path | None = None, postgres: bool | None = None) -> dict:
     from ingest.config import DBT_PROJECT_DIR
 
     work = (work_root or REPO / "bench" / "work") / f"scale{scale}"
@@ -261,6 +264,8 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None) -> 
     # dbt's own execution phase (after its start-up and parse), from run_results.json
     executed = json.loads((data_dir / "build" / "target" / "run_results.json").read_text())["elapsed_time"]
 
+    on_postgres = _postgres_build(scale, env, step, steps) if (scale <= 10 if postgres is None else postgres) else None
+
     def ratio(seconds: float, to: dict = floor) -> float | None:
         return round(seconds / to["seconds"], 2) if to["seconds"] else None
 
@@ -278,10 +283,35 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None) -> 
         "govwh_build_to_lean_floor": ratio(build, lean),
         "floor_to_lean_floor": ratio(floor["seconds"], lean),
         "warehouse_mib": round((data_dir / "governance.duckdb").stat().st_size / 2 ** 20, 1),
+        "postgres": on_postgres,
     }
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _postgres_build(scale: int, env: dict, step, steps: dict) -> dict | None:
+    """`govwh build-postgres` on a throwaway PostgreSQL: the load and dbt's time (from its output),
+    and dbt's time against the DuckDB build's; None without PostgreSQL's server binaries."""
+    import subprocess
+
+    from ingest.pg_local import create_database, server_bindir, throwaway_cluster
+
+    bindir = server_bindir()
+    if bindir is None:
+        print(f"  scale {scale:>3}  PostgreSQL build skipped: no server binaries (Debian's postgresql)", flush=True)
+        return None
+    with throwaway_cluster(bindir) as admin:
+        dsn = create_database(admin, "warehouse")
+        step("PostgreSQL: load + dbt build (all tests)", [PY, "-m", "ingest", "build-postgres", "--dsn", dsn])
+        version = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True).stdout
+    log = (Path(env["GOVWH_DATA_DIR"]) / "build-postgres" / "target" / "run_results.json")
+    executed = json.loads(log.read_text())["elapsed_time"]
+    duckdb_executed = json.loads((Path(env["GOVWH_DATA_DIR"]) / "build" / "target" / "run_results.json").read_text())
+    return {"server": version.strip(), "seconds": steps["PostgreSQL: load + dbt build (all tests)"]["seconds"],
+            "dbt_execution_seconds": round(executed, 2),
+            "dbt_execution_to_duckdb": round(executed / duckdb_executed["elapsed_time"], 2),
+            "note": "the server runs on this machine; the peak memory is govwh's and dbt's, not the server's"}
 
 
 def save(result: dict, out_dir: Path) -> Path:
@@ -312,12 +342,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep bench/work/scale<N> afterwards")
     parser.add_argument("--work", type=Path, help="folder for the scale<N> work folders (default bench/work)")
     parser.add_argument("--results", type=Path, help="folder for the JSON results (default bench/results)")
+    parser.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=None,
+                        help="also build on a throwaway PostgreSQL (default: at N <= 10, where its binaries exist)")
     args = parser.parse_args()
     out_dir = args.results or REPO / "bench" / "results"
     for scale in args.scale or [1]:
         if not 1 <= scale <= 1000:
             raise SystemExit(f"--scale must be 1..1000, not {scale}")
-        result = run_scale(scale, keep=args.keep, work_root=args.work)
+        result = run_scale(scale, keep=args.keep, work_root=args.work, postgres=args.postgres)
         path = save(result, out_dir)
         print(f"scale {scale}: dbt build {result['dbt_seconds']:.1f} s = {result['dbt_build_to_floor']}x the "
               f"bare-DuckDB floor ({result['floor']['seconds']:.1f} s; dbt's execution phase "
@@ -328,6 +360,11 @@ def main() -> None:
               f"{result['steps']['lean floor: minimal SQL']['peak_mib']} MiB): dbt build = "
               f"{result['dbt_build_to_lean_floor']}x it, govwh build = {result['govwh_build_to_lean_floor']}x, "
               f"the floor = {result['floor_to_lean_floor']}x -> {path}", flush=True)
+        if result["postgres"]:
+            pg = result["postgres"]
+            print(f"scale {scale}: on PostgreSQL ({pg['server']}) load + dbt build {pg['seconds']:.1f} s; dbt's "
+                  f"execution phase {pg['dbt_execution_seconds']:.1f} s = {pg['dbt_execution_to_duckdb']}x DuckDB's "
+                  f"{result['dbt_execution_seconds']:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -366,23 +366,7 @@ def serve_originals(server: LocalServer, originals: Path, overrides: dict[str, b
 
 
 # ------------------------------------------------------------------ a real PostgreSQL on 127.0.0.1
-def _pg_bindir() -> Path | None:
-    import glob
-    import shutil as _shutil
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    if found:
-        return Path(found[-1]).parent
-    initdb = _shutil.which("initdb")
-    return Path(initdb).resolve().parent if initdb else None
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ingest.pg_local import free_port as _free_port  # noqa: E402  (tests import it from here)
 
 
 @pytest.fixture(scope="session")
@@ -394,42 +378,17 @@ def postgres(tmp_path_factory):
 
 @contextmanager
 def pg_cluster():
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (initdb + pg_ctl; as the postgres user when root);
-    yields the superuser's DSN on database postgres."""
-    import subprocess
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (ingest/pg_local.py: initdb + pg_ctl; as the
+    postgres user when root); yields the superuser's DSN on database postgres."""
+    from ingest.pg_local import server_bindir, throwaway_cluster
 
-    bindir = _pg_bindir()
+    bindir = server_bindir()
     if bindir is None:
         if os.environ.get("GOVWH_REQUIRE_POSTGRES") == "1":
             pytest.fail("PostgreSQL server binaries not found and GOVWH_REQUIRE_POSTGRES=1")
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; .ci/run installs Debian's postgresql")
-    import tempfile
-
-    # not under pytest's tmp folder: that one is private to root, and the server runs as postgres
-    base = Path(tempfile.mkdtemp(prefix="govwh-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        import pwd
-
-        owner = pwd.getpwnam("postgres")
-        os.chown(base, owner.pw_uid, owner.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    data = base / "data"
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                    "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
-    # the superuser connects without a password (the tests' admin); every other login needs its password
-    (data / "pg_hba.conf").write_text("local all all trust\nhost all postgres 127.0.0.1/32 trust\n"
-                                      "host all all 127.0.0.1/32 scram-sha-256\n")
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
-                    "-o", f"-k {base} -p {port} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+    with throwaway_cluster(bindir) as dsn:
+        yield dsn
 
 
 # ------------------------------------------------------------------ other programs' own environments

@@ -14,17 +14,11 @@ from ingest.airflow_local import admin_password, local_env, setup, shared_settin
 
 from conftest import _free_port, make_settings
 
+from ingest.pg_local import create_database as _create_database
+
 pytestmark = pytest.mark.airflow  # real Airflow components (and PostgreSQL, Chromium)
 
 NIGHTLY, SERVE = "governance_nightly", "governance_serve"
-
-
-def _create_database(dsn: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as con:
-        con.execute(f'create database "{name}"')
-    return dsn.rsplit("/", 1)[0] + "/" + name
 
 
 class Api:

@@ -14,23 +14,13 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import _free_port, govwh
+from conftest import govwh
 
 from ingest.pg_build import declared_sources, differences
+from ingest.pg_local import create_database, free_port
 
 
-def _database(admin_dsn: str) -> str:
-    """A fresh database on the throwaway server; its DSN."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"build_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as pg:
-        pg.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return admin_dsn.rsplit("/", 1)[0] + "/" + name
-
-
-def _nodes(results_path, kinds=("model", "test", "seed")) -> dict[str, str]:
+def _nodes(results_path, kinds=("model", "test", "seed", "unit_test")) -> dict[str, str]:
     results = json.loads(results_path.read_text(encoding="utf-8"))["results"]
     return {r["unique_id"]: r["status"] for r in results if r["unique_id"].split(".")[0] in kinds}
 
@@ -38,15 +28,14 @@ def _nodes(results_path, kinds=("model", "test", "seed")) -> dict[str, str]:
 @pytest.mark.scaleout
 def test_dbt_build_on_postgres_passes_every_model_contract_and_test_and_its_marts_equal_duckdbs(
         warehouse_copy, postgres):
-    dsn = _database(postgres)
-    proc = govwh(warehouse_copy, "build-postgres", "--dsn", dsn, timeout=900)
+    dsn = create_database(postgres, f"build_{uuid.uuid4().hex[:8]}")
+    proc = govwh(warehouse_copy, "build-postgres", "--dsn", dsn, env={"GOVWH_DBT_UNIT_TESTS": "1"}, timeout=900)
     assert proc.returncode == 0, proc.stderr
     loaded = re.search(r"loaded ([\d,]+) parsed rows into (\d+) tables", proc.stdout)
     assert loaded and int(loaded.group(2)) == len(declared_sources(warehouse_copy.dbt_project_dir)) == 4
     assert re.search(r"\] (\d+) models, seeds and tests passed in [\d.]+s on PostgreSQL", proc.stdout)
 
-    # every seed, model and data test the DuckDB build ran, and each passed (unit tests: left out of
-    # both builds' comparison, they check the SQL on fixed inputs and ran in the session's build)
+    # every seed, model, data test and unit test the session's DuckDB build ran, and each passed
     on_pg = _nodes(warehouse_copy.data_dir / "build-postgres" / "target" / "run_results.json")
     on_duckdb = _nodes(warehouse_copy.data_dir / "build" / "target" / "run_results.json")
     assert set(on_pg) == set(on_duckdb) and len(on_pg) > 180
@@ -84,7 +73,7 @@ def test_build_postgres_without_a_dsn_or_a_server_is_one_line(warehouse_copy):
     assert missing.returncode == 1
     assert missing.stderr.strip() == ("error: govwh build-postgres needs --dsn (or GOVWH_PG_BUILD_DSN): "
                                       "postgresql://user@host:5432/database")
-    closed = f"postgresql://postgres@127.0.0.1:{_free_port()}/warehouse"
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/warehouse"
     down = govwh(warehouse_copy, "build-postgres", "--dsn", closed)
     assert down.returncode == 1 and len(down.stderr.strip().splitlines()) == 1
     assert down.stderr.startswith("error: loading the parsed tables into PostgreSQL failed: ")

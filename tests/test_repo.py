@@ -305,3 +305,14 @@ def test_the_bi_profile_runs_the_tested_superset_start_with_the_committed_assets
     ranking = yaml.safe_load(expected["datasets/governance_mirror/mart_pci_provincial_ranking.yaml"])
     assert all(c["description"] for c in ranking["columns"]) and len(ranking["columns"]) == 15
     assert "XXXXXXXXXX@postgres:5432/governance" in expected["databases/governance_mirror.yaml"]  # no secret
+
+
+def test_unit_test_names_fit_postgresqls_identifiers():
+    """dbt names a unit test's relation after it, and PostgreSQL's identifiers end at 63 bytes:
+    a longer name fails `govwh build-postgres` with unit tests on (README "Scaling out")."""
+    import yaml
+
+    names = [test["name"] for path in (REPO_ROOT / "dbt_project" / "models").rglob("*.yml")
+             for test in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("unit_tests") or []]
+    assert len(names) >= 10
+    assert [n for n in names if len(n.encode()) > 63] == []
