@@ -22,6 +22,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 RETRIES = int(os.environ.get("GOVWH_TASK_RETRIES", "2"))
+RETRY_DELAY = timedelta(seconds=int(os.environ.get("GOVWH_TASK_RETRY_DELAY", "120")))  # the first; it doubles
 WAREHOUSE = Asset("governance_warehouse")  # governance_serve is scheduled on it
 WRITER_POOL = "duckdb_writer"  # one slot: DuckDB allows a single writer per file (`govwh airflow-setup` makes it)
 
@@ -52,7 +53,7 @@ def _on_failure(context):
     default_args={
         "execution_timeout": timedelta(minutes=45),
         "retries": RETRIES,
-        "retry_delay": timedelta(minutes=2),
+        "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
         "on_failure_callback": _on_failure,

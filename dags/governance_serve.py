@@ -41,7 +41,7 @@ def _on_failure(context):
     default_args={
         "execution_timeout": timedelta(minutes=30),
         "retries": int(os.environ.get("GOVWH_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(minutes=2),
+        "retry_delay": timedelta(seconds=int(os.environ.get("GOVWH_TASK_RETRY_DELAY", "120"))),
         "retry_exponential_backoff": True,
         "on_failure_callback": _on_failure,
     },

@@ -9,6 +9,9 @@
 * `make airflow` (`govwh airflow`): api-server, scheduler, dag-processor and triggerer as local
   processes on SQLite (or `--db URL`, e.g. a local PostgreSQL), the login printed; Ctrl-C or
   `make airflow-stop` stops them all.
+* the CeleryExecutor (`local_env(..., broker_url=...)`, `start(..., workers=N)`): the same
+  components plus N Celery workers as local processes, Redis as the broker and the metadata
+  database (PostgreSQL) as Celery's result backend, as Compose's `celery` profile runs them.
 """
 from __future__ import annotations
 
@@ -75,8 +78,9 @@ def admin_password(home: Path) -> str:
 
 
 def local_env(settings: Settings, home: Path, db_url: str | None = None, port: int = 8080,
-              host: str = "127.0.0.1") -> dict[str, str]:
-    """The environment of every local Airflow process: shared settings + this deployment's own."""
+              host: str = "127.0.0.1", broker_url: str | None = None) -> dict[str, str]:
+    """The environment of every local Airflow process: shared settings + this deployment's own;
+    with broker_url (redis://host:port/0) the CeleryExecutor, which needs a PostgreSQL db_url."""
     home = home.resolve()
     db_url = db_url or f"sqlite:///{home / 'airflow.db'}"
     env = dict(os.environ)
@@ -93,6 +97,7 @@ def local_env(settings: Settings, home: Path, db_url: str | None = None, port: i
         "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home, "jwt_secret"),
         "AIRFLOW__API__SECRET_KEY": _secret(home, "api_secret_key"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(home)),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "GOVWH_DATA_DIR": str(settings.data_dir),
         "GOVWH_WAREHOUSE": str(settings.warehouse),
         "GOVWH_CURATED_DIR": str(settings.curated_dir),
@@ -104,6 +109,14 @@ def local_env(settings: Settings, home: Path, db_url: str | None = None, port: i
         sync = "postgresql+psycopg://" + db_url.split("://", 1)[1]
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sync
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = sync
+    if broker_url:
+        if not db_url.startswith("postgresql"):
+            raise ConfigError("the CeleryExecutor needs a PostgreSQL metadata database (--db postgresql://...)")
+        env.update({"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                    "AIRFLOW__CELERY__BROKER_URL": broker_url,
+                    # Celery's task results in the metadata database (SQLAlchemy with psycopg 3)
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1"})
     return env
 
 
@@ -132,15 +145,25 @@ def setup(env: dict[str, str] | None = None, migrate: bool = True) -> None:
         raise PipelineError(f"`airflow {' '.join(failing)}` failed: {cause(proc.stderr + chr(10) + proc.stdout)}")
 
 
-def start(env: dict[str, str], home: Path) -> dict[str, int]:
-    """Start the four components, each in its own process group; their pids go to home/pids.json."""
+def start(env: dict[str, str], home: Path, workers: int = 0) -> dict[str, int]:
+    """Start the four components (and, under the CeleryExecutor, `workers` Celery workers named
+    worker-1, worker-2, ...), each in its own process group; their pids go to home/pids.json."""
     (home / "logs").mkdir(parents=True, exist_ok=True)
+    commands = {component: [airflow_exe(), component] for component in COMPONENTS}
+    envs = {component: env for component in COMPONENTS}
+    for n in range(1, workers + 1):
+        from .pg_local import free_port
+
+        name = f"worker-{n}"
+        # each its own log server port (two workers on one machine), its own Celery name
+        commands[name] = [airflow_exe(), "celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "1"]
+        envs[name] = {**env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
     pids = {}
-    for component in COMPONENTS:
-        log = open(home / "logs" / f"{component}.log", "ab")
-        proc = subprocess.Popen([airflow_exe(), component], env=env, stdout=log, stderr=subprocess.STDOUT,
+    for name, argv in commands.items():
+        log = open(home / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, env=envs[name], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        pids[component] = proc.pid
+        pids[name] = proc.pid
     (home / "pids.json").write_text(json.dumps(pids))
     return pids
 

@@ -157,7 +157,7 @@ def test_make_check_selects_what_the_readme_says():
     assert f"| {len(in_make_test)} tests," in next(line for line in readme.splitlines() if line.startswith("| `make test` |"))
     assert f"| {len(heavy['bi'])} tests," in next(line for line in readme.splitlines()
                                                   if line.startswith("| `make test-bi` |"))
-    assert f"| {len(heavy['scaleout'])} test," in next(line for line in readme.splitlines()
+    assert f"| {len(heavy['scaleout'])} tests," in next(line for line in readme.splitlines()
                                                       if line.startswith("| `make test-scaleout` |"))
 
 
@@ -201,7 +201,7 @@ def test_compose_is_ready_for_a_first_up():
             assert service["restart"] == "no" and "healthcheck" not in service
             continue
         assert service["restart"] == "unless-stopped", name
-        assert service["healthcheck"]["test"][0] == "CMD", name
+        assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
     assert "8974/health" in " ".join(services["airflow-scheduler"]["healthcheck"]["test"])
     assert "/api/v2/monitor/health" in " ".join(services["airflow-api-server"]["healthcheck"]["test"])
     # the init container checks every secret and the warehouse folder before anything else, and sets
@@ -216,7 +216,7 @@ def test_compose_is_ready_for_a_first_up():
     (default,) = [line.split("=", 1)[1] for line in dockerfile.splitlines() if line.startswith("ARG GOVWH_UID=")]
     assert int(default) == 50000  # the build's own default is not root
     for name, service in services.items():
-        if name not in ("postgres", "superset"):  # Superset: its own image and user (test_superset_bundle...)
+        if name not in ("postgres", "superset", "redis"):  # Superset: its own image and user (test_superset_bundle...)
             assert service["user"] == "${GOVWH_UID:-50000}:0", name
             data = [v for v in service["volumes"] if v.endswith(":/data")]
             assert data == ["${GOVWH_WAREHOUSE_DIR:-./compose-warehouse}:/data"], name
@@ -316,3 +316,28 @@ def test_unit_test_names_fit_postgresqls_identifiers():
              for test in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("unit_tests") or []]
     assert len(names) >= 10
     assert [n for n in names if len(n.encode()) > 63] == []
+
+
+def test_compose_celery_profile_runs_the_executor_the_celery_test_runs(tmp_path):
+    """Compose's `celery` profile sets the CeleryExecutor's settings that ingest/airflow_local.py sets
+    for the local Celery deployment tests/test_celery_deployment.py starts (no Docker engine here)."""
+    from ingest.airflow_local import local_env
+    from ingest.config import Settings
+
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["redis"]["profiles"] == ["celery"] and services["redis"]["image"].startswith("redis:")
+    worker = services["airflow-worker"]
+    assert worker["profiles"] == ["celery"] and worker["command"] == ["airflow", "celery", "worker"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    env = worker["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg://airflow:")
+    assert all(services[s]["environment"] == env for s in ("airflow-scheduler", "airflow-api-server"))
+    settings = Settings(data_dir=tmp_path, warehouse=tmp_path / "governance.duckdb")
+    local = local_env(settings, tmp_path / "airflow", db_url="postgresql://u@h:5432/a",
+                      broker_url="redis://127.0.0.1:6379/0")
+    assert local["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert local["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql+psycopg://u@h:5432/a"
+    assert {k for k in env if k.startswith("AIRFLOW__CELERY__")} <= {k for k in local if k.startswith("AIRFLOW__CELERY__")}
