@@ -12,8 +12,16 @@ builds the very same models there:
 2. dbt build --target postgres: seeds, models, contracts and tests; the few DuckDB-only
    constructs sit behind `adapter.dispatch` macros (dbt_project/macros/portable.sql).
 
-Credentials come from the DSN (psycopg's libpq syntax); the password goes to dbt through the
-environment, never on a command line.
+Credentials come from the DSN (psycopg's libpq syntax; PG* variables and ~/.pgpass fill what it
+leaves out, as for any libpq client); the password goes to dbt through the environment, never on
+its command line (give govwh the DSN in GOVWH_PG_BUILD_DSN rather than --dsn to keep it off
+govwh's own). The TLS settings of the DSN (sslmode, sslrootcert) reach dbt too.
+
+What it writes on the server: the four source schemas (replaced whole, `drop ... cascade`: a view
+someone built on them goes too), dbt's schemas (staging, intermediate, marts, reference, semantic)
+and the function `<schema>.governance_round`. The load is one transaction; dbt replaces each model
+whole, but a failed build leaves the models before the failure rebuilt and the rest as they were.
+Use a database of its own.
 """
 from __future__ import annotations
 
@@ -28,9 +36,10 @@ import duckdb
 import yaml
 
 from .config import Settings, tune
-from .errors import BuildFailed, ConfigError, MirrorError
-from .mirror import pg_type
-from .pipeline import dbt_command
+from .errors import BuildFailed, ConfigError, MirrorError, one_line
+from .lock import run_lock
+from .mirror import PG_TYPES, pg_type
+from .pipeline import _log_error, dbt_command
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +69,29 @@ def declared_sources(project_dir: Path) -> list[tuple[str, str, str]]:
     return found
 
 
-def connection_env(dsn: str) -> dict[str, str]:
-    """The postgres profile's variables (profiles.yml) from a DSN: host, port, user, password, database."""
+def connection_env(dsn: str, env: dict | None = None) -> dict[str, str]:
+    """The postgres profile's variables (profiles.yml) from a DSN: host, port, user, password,
+    database, sslmode, sslrootcert; what the DSN leaves out comes from libpq's PG* variables (a
+    password in PGPASSWORD included), then libpq's defaults."""
+    import getpass
+    import os
+
     from psycopg.conninfo import conninfo_to_dict
 
+    env = os.environ if env is None else env
     try:
         parts = conninfo_to_dict(dsn)
     except Exception as exc:  # psycopg.ProgrammingError: an unreadable DSN
-        raise ConfigError(f"the PostgreSQL DSN is not valid: {exc}") from None
-    if not parts.get("dbname"):
+        raise ConfigError(f"the PostgreSQL DSN is not valid: {one_line(str(exc), 200)}") from None
+    dbname = parts.get("dbname") or env.get("PGDATABASE")
+    if not dbname:
         raise ConfigError("the PostgreSQL DSN names no database (postgresql://user@host:5432/<database>)")
-    return {"GOVWH_PGT_HOST": str(parts.get("host") or "127.0.0.1"), "GOVWH_PGT_PORT": str(parts.get("port") or 5432),
-            "GOVWH_PGT_USER": str(parts.get("user") or "postgres"),
-            "GOVWH_PGT_PASSWORD": str(parts.get("password") or ""), "GOVWH_PGT_DBNAME": str(parts["dbname"])}
+    value = lambda key, var, default: str(parts.get(key) or env.get(var) or default)  # noqa: E731
+    return {"GOVWH_PGT_HOST": value("host", "PGHOST", "127.0.0.1"), "GOVWH_PGT_PORT": value("port", "PGPORT", 5432),
+            "GOVWH_PGT_USER": value("user", "PGUSER", getpass.getuser()),
+            "GOVWH_PGT_PASSWORD": value("password", "PGPASSWORD", ""), "GOVWH_PGT_DBNAME": str(dbname),
+            "GOVWH_PGT_SSLMODE": value("sslmode", "PGSSLMODE", "prefer"),
+            "GOVWH_PGT_SSLROOTCERT": value("sslrootcert", "PGSSLROOTCERT", "")}
 
 
 def load(settings: Settings, dsn: str) -> dict[str, int]:
@@ -82,15 +101,26 @@ def load(settings: Settings, dsn: str) -> dict[str, int]:
 
     rows_by_table: dict[str, int] = {}
     duck = tune(duckdb.connect())
+    loading = "the connection"
     try:
         with psycopg.connect(dsn, connect_timeout=10, application_name="govwh-load") as pg, pg.cursor() as cur:
             for source, table, pattern in declared_sources(settings.dbt_project_dir):
+                loading = f"{source}.{table}"
                 files = sorted(settings.parsed_dir.glob(pattern))
                 if not files:
                     raise BuildFailed(f"{settings.parsed_dir / pattern}: no parsed file for source {source}.{table}; "
                                       "run `govwh parse` (or `govwh run`) first")
-                relation = duck.read_parquet([str(f) for f in files], union_by_name=True)
-                columns = list(zip(relation.columns, (str(t) for t in relation.types)))
+                try:  # as dbt-duckdb reads them: read_parquet of the glob
+                    relation = duck.read_parquet([str(f) for f in files])
+                    columns = list(zip(relation.columns, (str(t) for t in relation.types)))
+                except duckdb.Error as exc:
+                    raise BuildFailed(f"{settings.parsed_dir / pattern}: the parsed files of source {source}.{table} "
+                                      f"cannot be read ({one_line(str(exc), 200)}); run `govwh parse --force` or "
+                                      "`govwh run --force`") from exc
+                unknown = [f"{c} {t}" for c, t in columns if t not in PG_TYPES and not t.startswith("DECIMAL(")]
+                if unknown:
+                    raise BuildFailed(f"{settings.parsed_dir / pattern}: source {source}.{table} has columns of a type "
+                                      f"the load does not map to PostgreSQL: {', '.join(unknown)}")
                 qualified = sql.Identifier(source, table)
                 cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(source)))
                 cur.execute(sql.SQL("drop table if exists {} cascade").format(qualified))
@@ -98,13 +128,16 @@ def load(settings: Settings, dsn: str) -> dict[str, int]:
                     sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(pg_type(t))) for c, t in columns)))
                 count = 0
                 with cur.copy(sql.SQL("copy {} from stdin").format(qualified)) as copy:
-                    for row in relation.fetchall():
-                        copy.write_row(row)
-                        count += 1
-                rows_by_table[f"{source}.{table}"] = count
+                    while batch := relation.fetchmany(10_000):  # not the whole table in memory at once
+                        for row in batch:
+                            copy.write_row(row)
+                        count += len(batch)
+                if count == 0:
+                    log.warning("%s: source %s.%s has no rows", settings.parsed_dir / pattern, source, table)
+                rows_by_table[loading] = count
     except psycopg.Error as exc:
-        raise MirrorError(f"loading the parsed tables into PostgreSQL failed: "
-                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+        raise MirrorError(f"loading the parsed tables into PostgreSQL failed at {loading}: "
+                          f"{one_line(str(exc), 300) or type(exc).__name__} (nothing of this load was kept)") from exc
     finally:
         duck.close()
     return rows_by_table
@@ -112,9 +145,14 @@ def load(settings: Settings, dsn: str) -> dict[str, int]:
 
 def build(settings: Settings, dsn: str, say=print) -> dict:
     """Load the parsed layer, then dbt build --target postgres; one line per failure, the log kept."""
+    connection = connection_env(dsn)  # an unusable DSN is refused before anything runs
+    with run_lock(settings, "build-postgres"):  # the parsed files stay as they are while they are read
+        return _build(settings, dsn, connection, say)
+
+
+def _build(settings: Settings, dsn: str, connection: dict, say) -> dict:
     import os
 
-    connection = connection_env(dsn)  # an unusable DSN is refused before anything runs
     started = time.perf_counter()
     loaded = load(settings, dsn)
     load_seconds = time.perf_counter() - started
@@ -142,10 +180,10 @@ def build(settings: Settings, dsn: str, say=print) -> dict:
         results = json.loads(results_path.read_text(encoding="utf-8"))["results"]
     except (OSError, ValueError, KeyError):
         results = None
-    failed = [r for r in results or [] if r["status"] not in ("success", "pass", "no-op")]
+    failed = [r for r in results or [] if r["status"] in ("error", "fail", "runtime error")]  # as pipeline.build
     if proc.returncode != 0 or results is None or failed:
-        detail = "; ".join(f"{r['unique_id']}: {r['status']} ({(r.get('message') or '').strip()[:200]})"
-                           for r in failed[:5]) or "dbt ended with code %d" % proc.returncode
+        detail = "; ".join(f"{r['unique_id']}: {r['status']} ({one_line(r.get('message') or '', 200)})"
+                           for r in failed[:5]) or f"dbt ended with code {proc.returncode}: {_log_error(log_path)}"
         raise BuildFailed(f"dbt build --target {TARGET} failed ({len(failed)} failing nodes): {detail}. "
                           f"Log: {log_path}")
     passed = sum(1 for r in results if r["status"] in ("success", "pass"))
@@ -193,11 +231,13 @@ def differences(warehouse: Path, dsn: str, schema: str = "marts", rows: bool = F
             names = [r[0] for r in duck.execute("select table_name from information_schema.tables where "
                                                 "table_schema = ? and table_type = 'BASE TABLE' order by 1",
                                                 [schema]).fetchall()]
-            cur.execute("select table_name from information_schema.tables where table_schema = %s", [schema])
+            cur.execute("select table_name from information_schema.tables where table_schema = %s and "
+                        "table_type = 'BASE TABLE'", [schema])
             on_pg = {r[0] for r in cur.fetchall()}
             for name in sorted(set(names) | on_pg):
                 if name not in on_pg or name not in names:
-                    out[name] = (1, 0) if name not in on_pg else (0, 1)
+                    counts = (1, 0) if name not in on_pg else (0, 1)
+                    out[name] = tuple(({"table": name},) * n for n in counts) if rows else counts
                     continue
                 columns = [r[0] for r in duck.execute(
                     "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
@@ -205,7 +245,7 @@ def differences(warehouse: Path, dsn: str, schema: str = "marts", rows: bool = F
                 cur.execute("select column_name from information_schema.columns where table_schema = %s and "
                             "table_name = %s", [schema, name])
                 if {r[0] for r in cur.fetchall()} != set(columns):
-                    out[name] = (1, 1)
+                    out[name] = (({"columns": ",".join(columns)},), ({"columns": "differ"},)) if rows else (1, 1)
                     continue
                 listed = ", ".join(quote_ident(c) for c in columns)
                 left = Counter(tuple(map(_as_text, row)) for row in duck.execute(

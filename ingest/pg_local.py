@@ -67,4 +67,4 @@ def create_database(admin_dsn: str, name: str) -> str:
 
     with psycopg.connect(admin_dsn, autocommit=True) as pg:
         pg.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return admin_dsn.rsplit("/", 1)[0] + "/" + name
+    return admin_dsn.rsplit("/", 1)[0] + "/" + name  # the URL form throwaway_cluster yields (no parameters)

@@ -17,7 +17,7 @@ import pytest
 from conftest import govwh
 
 from ingest.pg_build import declared_sources, differences
-from ingest.pg_local import create_database, free_port
+from ingest.pg_local import free_port
 
 
 def _nodes(results_path, kinds=("model", "test", "seed", "unit_test")) -> dict[str, str]:
@@ -28,9 +28,22 @@ def _nodes(results_path, kinds=("model", "test", "seed", "unit_test")) -> dict[s
 @pytest.mark.scaleout
 def test_dbt_build_on_postgres_passes_every_model_contract_and_test_and_its_marts_equal_duckdbs(
         warehouse_copy, postgres):
-    dsn = create_database(postgres, f"build_{uuid.uuid4().hex[:8]}")
-    proc = govwh(warehouse_copy, "build-postgres", "--dsn", dsn, env={"GOVWH_DBT_UNIT_TESTS": "1"}, timeout=900)
+    import psycopg
+    from psycopg import sql
+
+    # as on a shared server: a login of its own (not a superuser) with a password, owning its database;
+    # the DSN names no password: libpq's PGPASSWORD gives it, to the load and to dbt alike
+    name, password = f"build_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(sql.SQL("create role {} login password {}").format(sql.Identifier(name), sql.Literal(password)))
+        admin.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(name), sql.Identifier(name)))
+    dsn = postgres.replace("postgres@", f"{name}@").rsplit("/", 1)[0] + "/" + name
+    proc = govwh(warehouse_copy, "build-postgres", env={"GOVWH_DBT_UNIT_TESTS": "1", "GOVWH_PG_BUILD_DSN": dsn,
+                                                         "PGPASSWORD": password}, timeout=900)
     assert proc.returncode == 0, proc.stderr
+    written = [p for p in (warehouse_copy.data_dir / "build-postgres").rglob("*") if p.is_file()]
+    assert written and not [p for p in written if password in p.read_text(encoding="utf-8", errors="replace")]
+    dsn = dsn.replace(f"{name}@", f"{name}:{password}@")
     loaded = re.search(r"loaded ([\d,]+) parsed rows into (\d+) tables", proc.stdout)
     assert loaded and int(loaded.group(2)) == len(declared_sources(warehouse_copy.dbt_project_dir)) == 4
     assert re.search(r"\] (\d+) models, seeds and tests passed in [\d.]+s on PostgreSQL", proc.stdout)
@@ -41,8 +54,6 @@ def test_dbt_build_on_postgres_passes_every_model_contract_and_test_and_its_mart
     assert set(on_pg) == set(on_duckdb) and len(on_pg) > 180
     assert {status for status in on_pg.values()} == {"success", "pass"}
     # the contracts were enforced there too: dbt created each mart with its declared columns
-    import psycopg
-
     with psycopg.connect(dsn) as pg:
         types = dict(pg.execute("select column_name, data_type from information_schema.columns "
                                 "where table_schema = 'marts' and table_name = 'fct_rankings'").fetchall())

@@ -72,7 +72,8 @@ def test_every_setting_the_code_reads_is_documented_in_the_readme():
     import re
 
     internal = {"GOVWH_DBT_PATH", "GOVWH_PARSED_DIR", "GOVWH_LOCK_OWNER",  # set by the pipeline for its children
-                "GOVWH_PGT_HOST", "GOVWH_PGT_PORT", "GOVWH_PGT_USER", "GOVWH_PGT_PASSWORD", "GOVWH_PGT_DBNAME"}
+                "GOVWH_PGT_HOST", "GOVWH_PGT_PORT", "GOVWH_PGT_USER", "GOVWH_PGT_PASSWORD", "GOVWH_PGT_DBNAME",
+                "GOVWH_PGT_SSLMODE", "GOVWH_PGT_SSLROOTCERT"}
     code = "".join(p.read_text(encoding="utf-8") for folder in ("ingest", "dags")
                    for p in (REPO_ROOT / folder).rglob("*.py"))
     used = set(re.findall(r"GOVWH_[A-Z_]+[A-Z]", code)) - internal
@@ -328,7 +329,8 @@ def test_compose_celery_profile_runs_the_executor_the_celery_test_runs(tmp_path)
     services = compose["services"]
     assert services["redis"]["profiles"] == ["celery"] and services["redis"]["image"].startswith("redis:")
     worker = services["airflow-worker"]
-    assert worker["profiles"] == ["celery"] and worker["command"] == ["airflow", "celery", "worker"]
+    assert worker["profiles"] == ["celery"] and worker["command"][-1].endswith("exec airflow celery worker")
+    assert 'test "$$AIRFLOW__CORE__EXECUTOR" = CeleryExecutor ||' in worker["command"][-1]
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
     env = worker["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
@@ -340,4 +342,5 @@ def test_compose_celery_profile_runs_the_executor_the_celery_test_runs(tmp_path)
                       broker_url="redis://127.0.0.1:6379/0")
     assert local["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert local["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql+psycopg://u@h:5432/a"
-    assert {k for k in env if k.startswith("AIRFLOW__CELERY__")} <= {k for k in local if k.startswith("AIRFLOW__CELERY__")}
+    assert {k for k in env if k.startswith("AIRFLOW__CELERY__")} == {k for k in local if k.startswith("AIRFLOW__CELERY__")}
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == local["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "1"

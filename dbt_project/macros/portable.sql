@@ -39,7 +39,7 @@
 select d::date as date_day from range(date '{{ first }}', date '{{ last }}', interval 1 day) as t(d)
 {%- endmacro %}
 {% macro postgres__days_between(first, last) -%}
-select d::date as date_day from generate_series(date '{{ first }}', date '{{ last }}' - 1, interval '1 day') as t(d)
+select date '{{ first }}' + n as date_day from generate_series(0, date '{{ last }}' - date '{{ first }}' - 1) as t(n)
 {%- endmacro %}
 
 {# The published rank's pick among a fact's observations (window `fact`, one partition per fact):
@@ -100,7 +100,7 @@ create schema if not exists {{ target.schema }};
 -- n its integer part; one more when the remainder is at least half of 2^s. Integers in numeric: exact.
 create or replace function {{ target.schema }}.governance_round(x double precision, places integer)
 returns double precision language sql immutable strict parallel safe as $$
-    select case when x = 0 or x <> x or abs(x) >= 4503599627370496 or abs(x) = 'infinity'::double precision then x
+    select case when x = 0 or x = 'NaN'::double precision or abs(x) >= 4503599627370496 then x  -- NaN, infinities, integers
            else sign(x) * ((n + case when 2 * (num - n * d) >= d then 1 else 0 end) / 10::numeric ^ places)::double precision
            end
     from (select num, d, div(num, d) as n
