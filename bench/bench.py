@@ -4,8 +4,9 @@
 
 Side by side in one run: a cold and a warm `make run` (Airflow), `run --direct` cold and with
 nothing new (and whether the serving file's sha256 changed), each step alone, and the scale
-harness (bench/scale.py) at N = 10 and 100: dbt build against its bare-DuckDB floor, peak
-memory, parse and publish. Each measurement runs in a fresh process (peak RSS = the largest
+harness (bench/scale.py) at N = 1, 10 and 100: dbt build against its bare-DuckDB floor, peak
+memory, parse and publish, and at N = 1 and 10 the same build on a throwaway PostgreSQL (where
+its server binaries exist). Each measurement runs in a fresh process (peak RSS = the largest
 process in its tree). `make bench SCALE=N` runs the scale harness alone.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _measure_child(cmd: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-airflow", action="store_true", help="skip the cold and warm `make run` (Airflow)")
-    parser.add_argument("--scale", type=int, action="append", help="scale harness at N (default: 10 and 100)")
+    parser.add_argument("--scale", type=int, action="append", help="scale harness at N (default: 1, 10 and 100)")
     parser.add_argument("--tests", action="store_true",
                         help="also time `make check` and `make test` (each in a fresh process; about 15 minutes)")
     parser.add_argument("--measure-json", help=argparse.SUPPRESS)
@@ -114,7 +115,7 @@ def main() -> None:
                                         for n, w, m in rows], "serving_unchanged_after_nothing_new": same,
                                "dag_parse_ms": round(dag_parse * 1000)}, indent=1) + "\n", encoding="utf-8")
     print(f"written to {out}")
-    _scales(args.scale or [10, 100])
+    _scales(args.scale or [1, 10, 100])
 
 
 def _scales(scales: list[int]) -> None:
@@ -141,6 +142,12 @@ def _scales(scales: list[int]) -> None:
               f"{build['seconds']:>9.1f} s {build['peak_mib']:>8} {s['fetch and land']['seconds']:>7.1f} "
               f"{s['parse']['seconds']:>7.1f} {s['parse']['peak_mib']:>9} {s['publish']['seconds']:>9.2f} "
               f"{s['report']['seconds']:>8.1f}")
+    for r in results:
+        if r.get("postgres"):
+            pg = r["postgres"]
+            print(f"scale {r['scale']}: dbt build on PostgreSQL {pg['dbt_execution_seconds']:.1f} s (execution phase) = "
+                  f"{pg['dbt_execution_to_duckdb']}x DuckDB's {r['dbt_execution_seconds']:.1f} s; load and build "
+                  f"{pg['seconds']:.1f} s ({pg['server']})")
 
 
 if __name__ == "__main__":

@@ -127,8 +127,9 @@ def load(settings: Settings, dsn: str) -> dict[str, int]:
                 cur.execute(sql.SQL("create table {} ({})").format(qualified, sql.SQL(", ").join(
                     sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(pg_type(t))) for c, t in columns)))
                 count = 0
+                rows = duck.execute("select * from read_parquet(?)", [[str(f) for f in files]])
                 with cur.copy(sql.SQL("copy {} from stdin").format(qualified)) as copy:
-                    while batch := relation.fetchmany(10_000):  # not the whole table in memory at once
+                    while batch := rows.fetchmany(10_000):  # not the whole table in memory at once
                         for row in batch:
                             copy.write_row(row)
                         count += len(batch)

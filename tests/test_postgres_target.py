@@ -87,7 +87,7 @@ def test_build_postgres_without_a_dsn_or_a_server_is_one_line(warehouse_copy):
     closed = f"postgresql://postgres@127.0.0.1:{free_port()}/warehouse"
     down = govwh(warehouse_copy, "build-postgres", "--dsn", closed)
     assert down.returncode == 1 and len(down.stderr.strip().splitlines()) == 1
-    assert down.stderr.startswith("error: loading the parsed tables into PostgreSQL failed: ")
+    assert down.stderr.startswith("error: loading the parsed tables into PostgreSQL failed at the connection: ")
     assert "connection" in down.stderr.lower()
     assert not (warehouse_copy.data_dir / "build-postgres").exists()  # nothing half-built
 
@@ -97,3 +97,18 @@ def test_a_dsn_without_a_database_is_refused_before_anything_runs(warehouse_copy
     assert proc.returncode == 1
     assert proc.stderr.strip() == ("error: the PostgreSQL DSN names no database "
                                    "(postgresql://user@host:5432/<database>)")
+
+
+def test_an_unreadable_parsed_file_is_named_in_one_line_and_nothing_is_loaded(warehouse_copy, postgres):
+    import psycopg
+
+    parsed = sorted((warehouse_copy.data_dir / "parsed" / "papi").glob("*.parquet"))[0]
+    parsed.write_bytes(parsed.read_bytes()[:100])  # a truncated file
+    dsn = postgres.rsplit("/", 1)[0] + "/postgres"
+    proc = govwh(warehouse_copy, "build-postgres", "--dsn", dsn)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {warehouse_copy.data_dir / 'parsed' / 'papi'}/*.parquet: the parsed files "
+                                  "of source undp.papi_scores cannot be read (")
+    with psycopg.connect(dsn) as pg:  # the load is one transaction: the tables loaded before it are gone too
+        assert pg.execute("select count(*) from information_schema.tables where table_schema in "
+                          "('catalogue', 'curated', 'undp', 'vcci')").fetchone() == (0,)
