@@ -264,7 +264,8 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None, pos
     # dbt's own execution phase (after its start-up and parse), from run_results.json
     executed = json.loads((data_dir / "build" / "target" / "run_results.json").read_text())["elapsed_time"]
 
-    on_postgres = _postgres_build(scale, env, step, steps) if (scale <= 10 if postgres is None else postgres) else None
+    on_postgres = (_postgres_build(scale, env, step, steps, executed)
+                   if (scale <= 10 if postgres is None else postgres) else None)
 
     def ratio(seconds: float, to: dict = floor) -> float | None:
         return round(seconds / to["seconds"], 2) if to["seconds"] else None
@@ -290,9 +291,10 @@ def run_scale(scale: int, keep: bool = False, work_root: Path | None = None, pos
     return result
 
 
-def _postgres_build(scale: int, env: dict, step, steps: dict) -> dict | None:
-    """`govwh build-postgres` on a throwaway PostgreSQL: the load and dbt's time (from its output),
-    and dbt's time against the DuckDB build's; None without PostgreSQL's server binaries."""
+def _postgres_build(scale: int, env: dict, step, steps: dict, duckdb_executed: float) -> dict | None:
+    """`govwh build-postgres` on a throwaway PostgreSQL: the load and build's time, dbt's execution
+    phase (its run_results.json) against the DuckDB build's (duckdb_executed seconds); None without
+    PostgreSQL's server binaries."""
     import subprocess
 
     from ingest.pg_local import create_database, server_bindir, throwaway_cluster
@@ -305,12 +307,11 @@ def _postgres_build(scale: int, env: dict, step, steps: dict) -> dict | None:
         dsn = create_database(admin, "warehouse")
         step("PostgreSQL: load + dbt build (all tests)", [PY, "-m", "ingest", "build-postgres", "--dsn", dsn])
         version = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True).stdout
-    log = (Path(env["GOVWH_DATA_DIR"]) / "build-postgres" / "target" / "run_results.json")
-    executed = json.loads(log.read_text())["elapsed_time"]
-    duckdb_executed = json.loads((Path(env["GOVWH_DATA_DIR"]) / "build" / "target" / "run_results.json").read_text())
+    results = Path(env["GOVWH_DATA_DIR"]) / "build-postgres" / "target" / "run_results.json"
+    executed = json.loads(results.read_text())["elapsed_time"]
     return {"server": version.strip(), "seconds": steps["PostgreSQL: load + dbt build (all tests)"]["seconds"],
             "dbt_execution_seconds": round(executed, 2),
-            "dbt_execution_to_duckdb": round(executed / duckdb_executed["elapsed_time"], 2),
+            "dbt_execution_to_duckdb": round(executed / duckdb_executed, 2),
             "note": "the server runs on this machine; the peak memory is govwh's and dbt's, not the server's"}
 
 

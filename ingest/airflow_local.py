@@ -28,6 +28,7 @@ from pathlib import Path
 from .airflow_support import SETUP_VARIABLE, WRITER_POOL
 from .config import REPO_ROOT, Settings
 from .errors import ConfigError, PipelineError
+from .pg_local import free_port
 
 SETTINGS_FILE = REPO_ROOT / "deploy" / "airflow.env"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -152,8 +153,6 @@ def start(env: dict[str, str], home: Path, workers: int = 0) -> dict[str, int]:
     commands = {component: [airflow_exe(), component] for component in COMPONENTS}
     envs = {component: env for component in COMPONENTS}
     for n in range(1, workers + 1):
-        from .pg_local import free_port
-
         name = f"worker-{n}"
         # each its own log server port (two workers on one machine), its own Celery name
         commands[name] = [airflow_exe(), "celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "1"]

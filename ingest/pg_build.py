@@ -25,10 +25,8 @@ Use a database of its own.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -39,7 +37,7 @@ from .config import Settings, tune
 from .errors import BuildFailed, ConfigError, MirrorError, one_line
 from .lock import run_lock
 from .mirror import PG_TYPES, pg_type
-from .pipeline import _log_error, dbt_command
+from .pipeline import _dbt_build, _log_error, dbt_env
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +150,6 @@ def build(settings: Settings, dsn: str, say=print) -> dict:
 
 
 def _build(settings: Settings, dsn: str, connection: dict, say) -> dict:
-    import os
-
     started = time.perf_counter()
     loaded = load(settings, dsn)
     load_seconds = time.perf_counter() - started
@@ -163,25 +159,12 @@ def _build(settings: Settings, dsn: str, connection: dict, say) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "dbt_build.log"
     results_path = out / "target" / "run_results.json"
-    results_path.unlink(missing_ok=True)
-    env = dict(os.environ)
-    env.update(connection)
-    env.update({"GOVWH_PARSED_DIR": str(settings.parsed_dir), "GOVWH_DBT_PATH": "unused.duckdb",
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"})
+    unused = out / "unused.duckdb"  # the duckdb target's file name, which the profile needs set
+    env = {**dbt_env(settings, unused), **connection}
     say(f"[build-postgres] dbt build --target {TARGET}")
     dbt_started = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        proc = subprocess.run(
-            dbt_command(settings, "build", "--target", TARGET, "--target-path", str(out / "target"),
-                        "--log-path", str(out / "logs"),
-                        *(() if settings.dbt_unit_tests else ("--exclude-resource-type", "unit_test"))),
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, cwd=out)
+    proc, results, failed = _dbt_build(settings, unused, log_path, results_path, "--target", TARGET, env=env)
     dbt_seconds = time.perf_counter() - dbt_started
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))["results"]
-    except (OSError, ValueError, KeyError):
-        results = None
-    failed = [r for r in results or [] if r["status"] in ("error", "fail", "runtime error")]  # as pipeline.build
     if proc.returncode != 0 or results is None or failed:
         detail = "; ".join(f"{r['unique_id']}: {r['status']} ({one_line(r.get('message') or '', 200)})"
                            for r in failed[:5]) or f"dbt ended with code {proc.returncode}: {_log_error(log_path)}"

@@ -455,18 +455,20 @@ def _build(settings: Settings) -> Path:
     return target
 
 
-def _dbt_build(settings: Settings, target: Path, log_path: Path, results_path: Path):
-    """One `dbt build` into target; returns the process, dbt's results (None when unreadable) and
-    the failed ones."""
+def _dbt_build(settings: Settings, target: Path, log_path: Path, results_path: Path, *args: str,
+               env: dict | None = None):
+    """One `dbt build` (args: more of dbt's options) in log_path's folder, its target and logs
+    folders beside the log; returns the process, dbt's results (None when unreadable) and the
+    failed ones. env: dbt's environment (default: dbt_env for the DuckDB file target)."""
     results_path.unlink(missing_ok=True)  # never read a previous attempt's results
     with open(log_path, "w", encoding="utf-8") as log_file:
         proc = subprocess.run(
-            dbt_command(settings, "build", "--target-path", str(settings.build_dir / "target"),
-                        "--log-path", str(settings.build_dir / "logs"),
+            dbt_command(settings, "build", *args, "--target-path", str(results_path.parent),
+                        "--log-path", str(log_path.parent / "logs"),
                         # unit tests check the SQL on fixed inputs: 2.3 s of a 15 s build here
                         *(() if settings.dbt_unit_tests else ("--exclude-resource-type", "unit_test"))),
-            env=dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
-            cwd=target.parent,
+            env=env or dbt_env(settings, target), stdout=log_file, stderr=subprocess.STDOUT, text=True,
+            cwd=log_path.parent,
         )
     results = _dbt_results(results_path)
     failed = [r for r in results or [] if r["status"] in ("error", "fail", "runtime error")]

@@ -65,10 +65,9 @@ select date '{{ first }}' + n as date_day from generate_series(0, date '{{ last 
                   ('rank_derived', 'flag_derived'), ('rank_from_order_of_listing', 'flag_order_of_listing')] -%}
 {%- for name, column in fields %}
            case when count(published_rank) over fact > 0 then first_value({{ column }}) over (
-               partition by indicator_code, level, unit_key, component_code, year
-               order by (published_rank is null), source_priority, (publication_preference is null),
-                        coalesce(publication_preference, 0), flag_derived, flag_word_rank, flag_order_of_listing,
-                        publication_id) end as picked_{{ name }}{{ "," if not loop.last }}
+               fact order by (published_rank is null), source_priority, (publication_preference is null),
+                             coalesce(publication_preference, 0), flag_derived, flag_word_rank,
+                             flag_order_of_listing, publication_id) end as picked_{{ name }}{{ "," if not loop.last }}
 {%- endfor %}
 {%- endmacro %}
 {% macro rank_field(alias, name) -%}{{ return(adapter.dispatch('rank_field', 'governance')(alias, name)) }}{%- endmacro %}
